@@ -1,0 +1,282 @@
+"""Journey rules (SPEC §7): assignment, continuity, handoffs, completion, abandonment.
+
+`JourneyEngine.apply` places one resolved interaction in its customer's journeys and
+returns the journey events it causes; `JourneyEngine.expire` closes the journeys that
+stayed idle for their family's window. Time is always passed in: replay's clock is event
+time, the worker's is wall time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from journey_stitcher import ids
+from journey_stitcher.catalog.model import IDENTIFY, Catalog
+from journey_stitcher.identity.model import CloudEvent, Resolution
+from journey_stitcher.identity.normalize import Normalizer
+from journey_stitcher.interactions.model import Interaction
+from journey_stitcher.journeys.model import CustomerJourneys, Journey, Touch
+from journey_stitcher.outputs import (
+    JOURNEY_ABANDONED,
+    JOURNEY_COMPLETED,
+    JOURNEY_CONTINUED,
+    JOURNEY_HANDOFF,
+    JOURNEY_STARTED,
+    cloudevent,
+    rfc3339,
+)
+from journey_stitcher.storage.base import JourneyStore
+
+PRODUCT_REF = "product_id"
+
+
+class JourneyEngine:
+    """Applies the journey rules to journey state kept in a `JourneyStore`."""
+
+    def __init__(
+        self, catalog: Catalog, normalizer: Normalizer, store: JourneyStore, *,
+        source: str, context_limit: int = 10,
+    ) -> None:
+        self._catalog = catalog
+        self._normalizer = normalizer
+        self._store = store
+        self._source = source
+        self._context_limit = context_limit
+        self._journey_refs = catalog.owned_refs | {PRODUCT_REF}
+
+    # -- one interaction ---------------------------------------------------------------
+
+    def apply(self, event: Interaction, resolution: Resolution, now: datetime) -> list[CloudEvent]:
+        """The journey events of `event`, after the identity events of its resolution.
+
+        Journeys of the customer idle at `now` are expired first (their events come first);
+        a redelivered interaction re-emits exactly what it emitted the first time.
+        """
+        customer_id = resolution.customer_id
+        state = self._store.customer(customer_id) or CustomerJourneys(customer_id)
+        for merged_id in resolution.merged_ids:
+            self._absorb(state, merged_id)
+        outputs = self._expire_customer(state, now)
+        known = state.outputs.get(event.event_id)
+        if known is not None:
+            self._store.put_customer(state)
+            return [*outputs, *resolution.outputs, *known]
+        emitted: list[CloudEvent] = []
+        if event.touchpoint != IDENTIFY:
+            emitted = self._place(state, event)
+        state.outputs[event.event_id] = tuple(emitted)
+        # A late event can land in a journey already idle at `now`: it closes right after.
+        late = self._expire_customer(state, now)
+        self._store.put_customer(state)
+        return [*outputs, *resolution.outputs, *emitted, *late]
+
+    def _absorb(self, state: CustomerJourneys, merged_id: str) -> None:
+        """§6.6: the merged profile's journeys (ids kept) and history move to the survivor."""
+        merged = self._store.customer(merged_id)
+        if merged is None or merged_id == state.customer_id:
+            return
+        for journey in merged.journeys:
+            self._store.unschedule(merged_id, journey.id)
+            if state.journey(journey.id) is None:
+                state.journeys.append(journey)
+                self._schedule(state.customer_id, journey)
+        for event_id, emitted in merged.outputs.items():
+            state.outputs.setdefault(event_id, emitted)
+        self._store.delete_customer(merged_id)
+
+    def _place(self, state: CustomerJourneys, event: Interaction) -> list[CloudEvent]:
+        touchpoint = self._catalog.touchpoints[event.touchpoint]
+        assert touchpoint.family is not None  # only `identify` has no family
+        refs = {name: value for name, value in event.refs.items() if name in self._journey_refs}
+        device = self._normalizer.hash_device(event.device.id) if event.device else None
+        touch = Touch(event.occurred_at, event.event_id, event.channel, event.touchpoint, device)
+        journey = self._assign(state, event, touchpoint.family, refs)
+        outputs: list[CloudEvent] = []
+        if journey is None:
+            journey = Journey(ids.journey_id(event.event_id), touchpoint.family, "open")
+            state.journeys.append(journey)
+            journey.add(touch)
+            journey.add_refs(refs)
+            outputs.append(self._started(state, journey, event, touch))
+        else:
+            position = journey.add(touch)
+            journey.add_refs(refs)
+            previous = journey.touches[position - 1] if position > 0 else None
+            outputs.append(self._continued(state, journey, event, touch, position, previous))
+            if previous is not None and self._handoff_kind(previous, touch) is not None:
+                outputs.append(self._handoff(state, journey, event, touch, previous, position))
+        if (touchpoint.goal and event.outcome == "completed"
+                and journey.family == touchpoint.family and journey.status == "open"):
+            journey.status = "completed"
+            journey.completed_at = event.occurred_at
+            outputs.append(self._completed(state, journey, event, touch))
+        self._schedule(state.customer_id, journey)
+        return outputs
+
+    def _assign(
+        self, state: CustomerJourneys, event: Interaction, family: str, refs: dict[str, str]
+    ) -> Journey | None:
+        """§7.2: a journey sharing an owned reference, else the most recent open journey
+        of the family active within its window (one sharing a product first), else none."""
+        sharing = [j for j in state.journeys if j.shares_ref(refs, self._catalog.owned_refs)]
+        if sharing:
+            return max(sharing, key=_recency)
+        window = self._catalog.window(family)
+        open_near = [j for j in state.journeys
+                     if j.status == "open" and j.family == family
+                     and j.near(event.occurred_at, window)]
+        if not open_near:
+            return None
+        product = frozenset({PRODUCT_REF})
+        return max(open_near, key=lambda j: (j.shares_ref(refs, product), *_recency(j)))
+
+    @staticmethod
+    def _handoff_kind(previous: Touch, touch: Touch) -> str | None:
+        if previous.channel != touch.channel:
+            return "channel_switch"
+        if previous.device_id and touch.device_id and previous.device_id != touch.device_id:
+            return "device_switch"
+        return None
+
+    # -- idleness ----------------------------------------------------------------------
+
+    def expire(self, now: datetime) -> list[CloudEvent]:
+        """§7.6: abandon the open journeys, and close the completed ones, idle at `now`."""
+        outputs: list[CloudEvent] = []
+        for customer_id, journey_id in self._store.due(now):
+            state = self._store.customer(customer_id)
+            journey = state.journey(journey_id) if state is not None else None
+            if state is None or journey is None:
+                self._store.unschedule(customer_id, journey_id)
+                continue
+            outputs += self._expire_customer(state, now, only=journey_id)
+            self._store.put_customer(state)
+        return outputs
+
+    def _expire_customer(
+        self, state: CustomerJourneys, now: datetime, only: str | None = None
+    ) -> list[CloudEvent]:
+        outputs: list[CloudEvent] = []
+        idle = sorted(
+            (j for j in state.journeys
+             if (only is None or j.id == only)
+             and now > j.deadline(self._catalog.window(j.family))),
+            key=lambda j: (j.deadline(self._catalog.window(j.family)), j.id),
+        )
+        for journey in idle:
+            state.journeys.remove(journey)
+            self._store.unschedule(state.customer_id, journey.id)
+            if journey.status == "open":
+                outputs.append(self._abandoned(state, journey))
+        return outputs
+
+    def _schedule(self, customer_id: str, journey: Journey) -> None:
+        window = self._catalog.window(journey.family)
+        self._store.schedule(customer_id, journey.id, journey.deadline(window))
+
+    # -- output events -----------------------------------------------------------------
+
+    def _emit(
+        self, event_type: str, state: CustomerJourneys, journey: Journey, touch: Touch,
+        refs: dict[str, Any], extra: dict[str, Any], flagged: bool, *unique: str,
+    ) -> CloudEvent:
+        touchpoint = self._catalog.touchpoints[touch.touchpoint]
+        data: dict[str, Any] = {
+            "customer_id": state.customer_id,
+            "journey_id": journey.id,
+            "family": journey.family,
+            "event_id": touch.event_id,
+            "channel": touch.channel,
+            "touchpoint": touch.touchpoint,
+            "phase": touchpoint.phase,
+            "occurred_at": rfc3339(touch.occurred_at),
+            "refs": refs,
+            "device_id": touch.device_id,
+            "capability_violation": flagged,
+        }
+        data.update(extra)
+        return cloudevent(
+            source=self._source, event_type=event_type,
+            event_id=ids.cloudevent_id(event_type, journey.id, *unique),
+            subject=state.customer_id, time=touch.occurred_at, data=data,
+        )
+
+    def _started(
+        self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch
+    ) -> CloudEvent:
+        return self._emit(JOURNEY_STARTED, state, journey, touch, dict(event.refs),
+                          {"sequence": 1}, event.capability_violation, event.event_id)
+
+    def _continued(
+        self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch,
+        position: int, previous: Touch | None,
+    ) -> CloudEvent:
+        extra: dict[str, Any] = {
+            "sequence": position + 1,
+            "previous_event_id": previous.event_id if previous else None,
+            "previous_channel": previous.channel if previous else None,
+            "previous_touchpoint": previous.touchpoint if previous else None,
+            "gap_seconds": _seconds(touch.occurred_at - previous.occurred_at) if previous else None,
+            "same_channel": previous.channel == touch.channel if previous else None,
+        }
+        return self._emit(JOURNEY_CONTINUED, state, journey, touch, dict(event.refs), extra,
+                          event.capability_violation, event.event_id)
+
+    def _handoff(
+        self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch,
+        previous: Touch, position: int,
+    ) -> CloudEvent:
+        so_far = journey.touches[max(0, position - self._context_limit):position]
+        extra: dict[str, Any] = {
+            "kind": self._handoff_kind(previous, touch),
+            "from": _side(previous),
+            "to": _side(touch),
+            "gap_seconds": _seconds(touch.occurred_at - previous.occurred_at),
+            "assisted_to": self._catalog.channels[touch.channel].assisted,
+            "context": {
+                "touchpoints": [{"channel": t.channel, "touchpoint": t.touchpoint,
+                                 "occurred_at": rfc3339(t.occurred_at)} for t in so_far],
+                "refs": {name: list(values) for name, values in journey.refs.items()},
+            },
+        }
+        return self._emit(JOURNEY_HANDOFF, state, journey, touch, dict(event.refs), extra,
+                          event.capability_violation, event.event_id)
+
+    def _completed(
+        self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch
+    ) -> CloudEvent:
+        channels = list(dict.fromkeys(t.channel for t in journey.touches))
+        extra = {
+            "touchpoints": len(journey.touches),
+            "channels": channels,
+            "duration_seconds": _seconds(touch.occurred_at - journey.touches[0].occurred_at),
+        }
+        return self._emit(JOURNEY_COMPLETED, state, journey, touch, dict(event.refs), extra,
+                          event.capability_violation)
+
+    def _abandoned(self, state: CustomerJourneys, journey: Journey) -> CloudEvent:
+        last = journey.touches[-1]
+        window = self._catalog.window(journey.family)
+        extra = {
+            "idle_seconds": _seconds(window),
+            "abandoned_at": rfc3339(journey.deadline(window)),
+            "touchpoints": len(journey.touches),
+        }
+        refs = {name: values[-1] for name, values in journey.refs.items()}
+        return self._emit(JOURNEY_ABANDONED, state, journey, last, refs, extra, False)
+
+
+def _recency(journey: Journey) -> tuple[datetime, str]:
+    return (journey.last_activity, journey.id)
+
+
+def _seconds(delta: Any) -> float:
+    return float(delta.total_seconds())
+
+
+def _side(touch: Touch) -> dict[str, Any]:
+    return {
+        "event_id": touch.event_id, "channel": touch.channel, "touchpoint": touch.touchpoint,
+        "device_id": touch.device_id, "occurred_at": rfc3339(touch.occurred_at),
+    }

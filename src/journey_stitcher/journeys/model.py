@@ -1,0 +1,74 @@
+"""Journey state of one customer: journeys, their touchpoints, and emitted outputs."""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from journey_stitcher.identity.model import CloudEvent
+
+JourneyStatus = Literal["open", "completed"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Touch:
+    """One touchpoint of a journey, ordered by event time (then event id)."""
+
+    occurred_at: datetime
+    event_id: str
+    channel: str
+    touchpoint: str
+    device_id: str | None = None
+
+
+@dataclass(slots=True)
+class Journey:
+    """A sequence of touchpoints toward one goal. Closed journeys leave the state."""
+
+    id: str
+    family: str
+    status: JourneyStatus
+    touches: list[Touch] = field(default_factory=list)
+    refs: dict[str, list[str]] = field(default_factory=dict)
+    completed_at: datetime | None = None
+
+    @property
+    def last_activity(self) -> datetime:
+        return self.touches[-1].occurred_at
+
+    def deadline(self, window: timedelta) -> datetime:
+        """When the journey goes idle for good: after this instant it is abandoned or closed."""
+        return self.last_activity + window
+
+    def add(self, touch: Touch) -> int:
+        """Place `touch` by event time; its 0-based position."""
+        insort(self.touches, touch)
+        return self.touches.index(touch)
+
+    def add_refs(self, refs: dict[str, str]) -> None:
+        for name, value in refs.items():
+            values = self.refs.setdefault(name, [])
+            if value not in values:
+                values.append(value)
+
+    def shares_ref(self, refs: dict[str, str], names: frozenset[str]) -> bool:
+        """True when one of `refs` whose name is in `names` is already one of this journey's."""
+        return any(name in names and value in self.refs.get(name, ()) for name, value in refs.items())
+
+    def near(self, moment: datetime, window: timedelta) -> bool:
+        """True when a touchpoint of this journey lies within `window` of `moment`."""
+        return any(abs(touch.occurred_at - moment) <= window for touch in self.touches)
+
+
+@dataclass(slots=True)
+class CustomerJourneys:
+    """Everything the journey stage keeps for one customer."""
+
+    customer_id: str
+    journeys: list[Journey] = field(default_factory=list)
+    outputs: dict[str, tuple[CloudEvent, ...]] = field(default_factory=dict)
+
+    def journey(self, journey_id: str) -> Journey | None:
+        return next((j for j in self.journeys if j.id == journey_id), None)

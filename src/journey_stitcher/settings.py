@@ -1,0 +1,69 @@
+"""The one settings object, built at the edge from the environment (12-factor), frozen.
+
+Every variable is listed in the README with its default. Secrets are `SecretStr`: they
+never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from journey_stitcher.errors import ConfigurationError
+
+# Used only outside production when no pepper is configured, so that development runs and
+# tests still hash; production refuses to start without a real one (SPEC §6.9).
+DEVELOPMENT_PEPPER = b"journey-stitcher/development-pepper/not-a-secret"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Configuration of every journey-stitcher process."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_prefix="JOURNEY_STITCHER_")
+
+    environment: Literal["development", "production"] = "development"
+    pepper: SecretStr | None = None
+    config: Path | None = None  # the YAML configuration file (catalog and processing options)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092",
+                                         validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"),
+                                 validation_alias=_env("REDIS_URL"))
+
+    app_id: str = "journey-stitcher"
+    partitions: int = Field(8, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    topic_interactions: str = "interactions"
+    topic_resolved: str = "journey-stitcher.resolved"
+    topic_journeys: str = "journeys"
+    topic_handoffs: str = "handoffs"
+    topic_identities: str = "identities"
+    topic_dlq: str = "interactions.dlq"
+
+    batch_size: int = Field(500, ge=1)
+    batch_timeout_seconds: float = Field(0.05, gt=0)
+    abandonment_interval_seconds: float = Field(5.0, gt=0)
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+
+    def pepper_bytes(self) -> bytes:
+        """The pepper; the development one outside production; refuses production without."""
+        if self.pepper is not None and self.pepper.get_secret_value():
+            return self.pepper.get_secret_value().encode()
+        if self.environment == "production":
+            raise ConfigurationError(
+                "JOURNEY_STITCHER_PEPPER: required in production (JOURNEY_STITCHER_ENVIRONMENT"
+                "=production) to hash identifier values; set it to a long random secret"
+            )
+        return DEVELOPMENT_PEPPER
+
+    @property
+    def pepper_is_development(self) -> bool:
+        return self.pepper is None or not self.pepper.get_secret_value()
