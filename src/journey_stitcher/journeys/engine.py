@@ -51,25 +51,36 @@ class JourneyEngine:
         """The journey events of `event`, after the identity events of its resolution.
 
         Journeys of the customer idle at `now` are expired first (their events come first);
-        a redelivered interaction re-emits exactly what it emitted the first time.
+        a redelivered interaction changes nothing and re-emits what it emitted the first
+        time (the identity events first).
         """
         customer_id = resolution.customer_id
         state = self._store.customer(customer_id) or CustomerJourneys(customer_id)
         for merged_id in resolution.merged_ids:
             self._absorb(state, merged_id)
-        outputs = self._expire_customer(state, now)
         known = state.outputs.get(event.event_id)
         if known is not None:
-            self._store.put_customer(state)
-            return [*outputs, *resolution.outputs, *known]
+            return [*resolution.outputs, *known]
+        idle = self._expire_customer(state, now)
         emitted: list[CloudEvent] = []
         if event.touchpoint != IDENTIFY:
             emitted = self._place(state, event)
-        state.outputs[event.event_id] = tuple(emitted)
         # A late event can land in a journey already idle at `now`: it closes right after.
         late = self._expire_customer(state, now)
+        # Kept with the state in one write, so a redelivery re-emits all of it (§8).
+        state.outputs[event.event_id] = (*idle, *emitted, *late)
         self._store.put_customer(state)
-        return [*outputs, *resolution.outputs, *emitted, *late]
+        return [*idle, *resolution.outputs, *emitted, *late]
+
+    def expire_customer(self, customer_id: str, now: datetime) -> list[CloudEvent]:
+        """Expire the idle journeys of one customer (the worker's abandonment sweep)."""
+        state = self._store.customer(customer_id)
+        if state is None:
+            return []
+        outputs = self._expire_customer(state, now)
+        if outputs or not state.journeys:
+            self._store.put_customer(state)
+        return outputs
 
     def _absorb(self, state: CustomerJourneys, merged_id: str) -> None:
         """§6.6: the merged profile's journeys (ids kept) and history move to the survivor."""
@@ -118,14 +129,17 @@ class JourneyEngine:
         self, state: CustomerJourneys, event: Interaction, family: str, refs: dict[str, str]
     ) -> Journey | None:
         """§7.2: a journey sharing an owned reference, else the most recent open journey
-        of the family active within its window (one sharing a product first), else none."""
+        of the family active within its window (one sharing a product first), else none.
+
+        A late touchpoint that happened before its journey's goal was completed still
+        belongs to that journey, so the grouping does not depend on arrival order."""
         sharing = [j for j in state.journeys if j.shares_ref(refs, self._catalog.owned_refs)]
         if sharing:
             return max(sharing, key=_recency)
         window = self._catalog.window(family)
+        moment = event.occurred_at
         open_near = [j for j in state.journeys
-                     if j.status == "open" and j.family == family
-                     and j.near(event.occurred_at, window)]
+                     if j.family == family and _open_at(j, moment) and j.near(moment, window)]
         if not open_near:
             return None
         product = frozenset({PRODUCT_REF})
@@ -265,6 +279,13 @@ class JourneyEngine:
         }
         refs = {name: values[-1] for name, values in journey.refs.items()}
         return self._emit(JOURNEY_ABANDONED, state, journey, last, refs, extra, False)
+
+
+def _open_at(journey: Journey, moment: datetime) -> bool:
+    """Open, or completed only after `moment`."""
+    if journey.status == "open":
+        return True
+    return journey.completed_at is not None and moment <= journey.completed_at
 
 
 def _recency(journey: Journey) -> tuple[datetime, str]:

@@ -133,6 +133,17 @@ def test_a_completed_journey_takes_only_touchpoints_of_its_order(story: Story) -
     assert delivery[1]["data"]["kind"] == "channel_switch"
 
 
+def test_a_late_touchpoint_from_before_the_purchase_joins_the_completed_journey(
+    story: Story,
+) -> None:
+    """A comparison made before the order, arriving after it, belongs to the order's journey."""
+    bought = story.tell("web", "purchase", "2026-03-01T12:00:00Z", verified=ANNA,
+                        outcome="completed")
+    late = story.tell("app", "compare", "2026-03-01T11:00:00Z", verified=ANNA)
+    assert late[0]["data"]["journey_id"] == bought[0]["data"]["journey_id"]
+    assert late[0]["data"]["sequence"] == 1
+
+
 def test_an_idle_open_journey_is_abandoned_once(story: Story) -> None:
     """A cart left for more than fourteen days is abandoned, once, when time moves past it."""
     cart = story.tell("web", "purchase", "2026-03-01T10:00:00Z", verified=ANNA,
