@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import click
 
@@ -77,7 +78,7 @@ def _open(stack: ExitStack, path: str, mode: str, dash: BinaryIO) -> BinaryIO:
     if path == "-":
         return dash
     try:
-        handle: BinaryIO = stack.enter_context(open(path, mode))  # noqa: SIM115
+        handle = cast(BinaryIO, stack.enter_context(open(path, mode)))  # noqa: SIM115
     except OSError as error:
         raise click.ClickException(f"{path}: {error.strerror}") from error
     return handle
@@ -91,3 +92,58 @@ def _register_optional_commands() -> None:
 
 
 _register_optional_commands()
+
+
+@main.command("worker")
+def worker_command() -> None:
+    """Run the streaming worker (configuration from the environment; see the README)."""
+    from journey_stitcher.worker.app import run_worker
+
+    settings = _settings()
+    try:
+        config = load_config(settings.config)
+        settings.pepper_bytes()
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error
+    run_worker(settings, config)
+
+
+@main.command("publish")
+@click.argument("input_path", metavar="FILE", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--topic", help="Topic to publish to (default: the interactions topic).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def publish_command(input_path: str, topic: str | None, quiet: bool) -> None:
+    """Send JSON Lines of interaction events to Kafka, keyed by their best identifier."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from journey_stitcher.publishing import PartitionKeys, ensure_topic, publish_lines
+
+    settings = _settings()
+    try:
+        config = load_config(settings.config)
+        keys = PartitionKeys(config, settings.pepper_bytes())
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error
+    name = topic or settings.topic_interactions
+    bootstrap = settings.kafka_bootstrap_servers
+
+    async def run() -> None:
+        await ensure_topic(bootstrap, name, settings.partitions, settings.replication_factor)
+        with ExitStack() as stack, Progress(disable=quiet, transient=True) as bar:
+            source = _open(stack, input_path, "rb", sys.stdin.buffer)
+            task = bar.add_task(f"publishing to {name}", total=None)
+
+            def ticks() -> Iterator[None]:
+                while True:
+                    bar.advance(task)
+                    yield None
+
+            report = await publish_lines(source, bootstrap=bootstrap, topic=name, keys=keys,
+                                         progress=ticks())
+        spread = ", ".join(f"p{p}={n}" for p, n in sorted(report.partitions.items()))
+        click.echo(f"published {report.sent} events to {name} ({spread}); "
+                   f"{report.unkeyed} without a usable key", err=True)
+
+    asyncio.run(run())

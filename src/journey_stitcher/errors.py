@@ -15,7 +15,7 @@ class StitcherError(Exception):
     """Base of every error journey-stitcher raises on purpose."""
 
 
-class InvalidInput(StitcherError):  # noqa: N818 - reads as the verdict on the input
+class InvalidInput(StitcherError):
     """An input event that can never be processed; it goes to the DLQ with `reason`."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1)
     batch_timeout_seconds: float = Field(0.05, gt=0)
     abandonment_interval_seconds: float = Field(5.0, gt=0)
-    web_port: int = Field(6066, ge=0, le=65535)
+    web_enabled: bool = True
+    web_port: int = Field(6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
+    log_level: str = "info"
 
     def pepper_bytes(self) -> bytes:
         """The pepper; the development one outside production; refuses production without."""

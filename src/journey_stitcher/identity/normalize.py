@@ -95,9 +95,7 @@ class Normalizer:
             )
             slot = (resolved.type, resolved.value)
             known = usable.get(slot)
-            if known is None:
-                usable[slot] = resolved
-            elif resolved.verified and not known.verified:
+            if known is None or (resolved.verified and not known.verified):
                 usable[slot] = resolved
         return list(usable.values()), dropped
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -86,9 +85,9 @@ def config() -> StitcherConfig:
 
 
 @pytest.fixture
-def story(config: StitcherConfig) -> Iterator[Story]:
+def story(config: StitcherConfig) -> Story:
     """A fresh in-memory stitcher with hashing on."""
-    yield Story(config)
+    return Story(config)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Test helpers shared by the test suites: where the real Kafka and Redis live."""

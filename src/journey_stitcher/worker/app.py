@@ -1,0 +1,126 @@
+"""The Faust wiring: topics, the two agents, the abandonment timer, the producer.
+
+    interactions ──► identity agent ──► <resolved> (keyed by customer) ──► journey agent
+                        │                                                   │
+                        ├─► identities, interactions.dlq                    ├─► journeys, handoffs
+                                                                            timer ─► journeys
+
+Both agents run at concurrency 1 (faust-streaming #606) and take the stream in batches;
+a batch's input is acknowledged only after Kafka acknowledged every record it produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+from redis.asyncio import Redis
+
+from journey_stitcher.config import StitcherConfig
+from journey_stitcher.settings import Settings
+from journey_stitcher.storage.redis_state import KeyLayout
+from journey_stitcher.worker.records import OutgoingRecord, Topics
+from journey_stitcher.worker.stages import IdentityStage, Incoming, JourneyStage
+
+log = logging.getLogger(__name__)
+
+
+class FaustSender:
+    """Sends through the app's producer; retries until Kafka acknowledged everything."""
+
+    def __init__(self, app: faust.App, ceiling: float = 10.0) -> None:
+        self._app = app
+        self._ceiling = ceiling
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        delay = 0.1
+        while records:
+            try:
+                producer = self._app.producer
+                pending = [await producer.send(r.topic, r.key, r.value, None, None, r.headers)
+                           for r in records]
+                await asyncio.gather(*pending)
+                return
+            except KafkaError as error:  # redelivery is harmless: outputs are deterministic
+                log.warning("kafka send failed (%s); retrying in %.1fs", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._ceiling)
+
+
+def _incoming(event: Any) -> Incoming:
+    message = event.message
+    return Incoming(message.value, message.key, message.topic, message.partition, message.offset)
+
+
+def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> faust.App:
+    """The worker application, ready for `faust.Worker`."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+    )
+    topics = Topics.from_settings(settings)
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
+                           "key_serializer": "raw", "value_serializer": "raw"}
+    interactions = app.topic(topics.interactions, partitions=settings.partitions, **raw)
+    resolved = app.topic(topics.resolved, partitions=settings.partitions, internal=True, **raw)
+    for name in (*topics.outputs(), topics.dlq):  # created at start like the internal topic
+        app.topic(name, partitions=settings.partitions, internal=True, **raw)
+
+    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    layout = KeyLayout(shards=settings.partitions)
+    identity = IdentityStage(config, pepper, redis, layout, topics)
+    journeys = JourneyStage(config, pepper, redis, layout, topics)
+    sender = FaustSender(app)
+    journey_lock = asyncio.Lock()
+
+    @app.agent(interactions, concurrency=1, name="identity")
+    async def identity_agent(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size,
+                                                within=settings.batch_timeout_seconds):
+            records = await identity.process([_incoming(e) for e in events])
+            await sender.send_all(records)
+
+    @app.agent(resolved, concurrency=1, name="journeys")
+    async def journey_agent(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size,
+                                                within=settings.batch_timeout_seconds):
+            async with journey_lock:
+                records = await journeys.process([_incoming(e) for e in events])
+                await sender.send_all(records)
+
+    @app.timer(settings.abandonment_interval_seconds)  # type: ignore[untyped-decorator]
+    async def abandonment() -> None:
+        shards = sorted(tp.partition for tp in app.consumer.assignment()
+                        if tp.topic == topics.resolved)
+        for shard in shards:
+            async with journey_lock:
+                for records in (await journeys.pending(shard), await journeys.sweep(shard)):
+                    await sender.send_all(records)
+                    await journeys.acknowledge(shard, records)
+
+    app.conf.journey_stitcher = {"identity": identity, "journeys": journeys, "redis": redis}
+    return app
+
+
+def run_worker(settings: Settings, config: StitcherConfig) -> None:
+    """Run the worker until SIGTERM/SIGINT (Faust drains, flushes and commits on stop)."""
+    pepper = settings.pepper_bytes()
+    if settings.pepper_is_development:
+        log.warning("no JOURNEY_STITCHER_PEPPER set: hashing with the development pepper")
+    app = create_app(settings, config, pepper)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
