@@ -118,7 +118,8 @@ def publish_command(input_path: str, topic: str | None, quiet: bool) -> None:
 
     from rich.progress import Progress
 
-    from journey_stitcher.publishing import PartitionKeys, ensure_topic, publish_lines
+    from journey_stitcher.kafka import ensure_topic
+    from journey_stitcher.publishing import PartitionKeys, publish_lines
 
     settings = _settings()
     try:

@@ -9,14 +9,11 @@ identity stage gives them their dead-letter reason, exactly as for any other pro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from journey_stitcher.config import StitcherConfig
 from journey_stitcher.errors import InvalidInput
@@ -55,18 +52,6 @@ class PartitionKeys:
         refs = sorted(f"{REF_PREFIX}{k}:{v}" for k, v in event.refs.items()
                       if k in self._config.catalog.owned_refs)
         return refs[0].encode() if refs else None
-
-
-async def ensure_topic(bootstrap: str, name: str, partitions: int, replication: int = 1) -> None:
-    """Create topic `name` when it does not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if name not in await admin.list_topics():
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, partitions, replication)])
-    finally:
-        await admin.close()
 
 
 async def publish_lines(

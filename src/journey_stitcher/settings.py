@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"),
                                  validation_alias=_env("REDIS_URL"))
 
-    app_id: str = "journey-stitcher"
+    app_id: str = "journey-stitcher"  # also the Kafka consumer group
+    redis_prefix: str = "js"
     partitions: int = Field(8, ge=1)
     replication_factor: int = Field(1, ge=1)
     topic_interactions: str = "interactions"

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from journey_stitcher.config import StitcherConfig
+from journey_stitcher.kafka import ensure_topics
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
 from journey_stitcher.worker.records import OutgoingRecord, Topics
@@ -77,11 +78,9 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
                            "key_serializer": "raw", "value_serializer": "raw"}
     interactions = app.topic(topics.interactions, partitions=settings.partitions, **raw)
     resolved = app.topic(topics.resolved, partitions=settings.partitions, internal=True, **raw)
-    for name in (*topics.outputs(), topics.dlq):  # created at start like the internal topic
-        app.topic(name, partitions=settings.partitions, internal=True, **raw)
 
     redis = Redis.from_url(settings.redis_url.get_secret_value())
-    layout = KeyLayout(shards=settings.partitions)
+    layout = KeyLayout(prefix=settings.redis_prefix, shards=settings.partitions)
     identity = IdentityStage(config, pepper, redis, layout, topics)
     journeys = JourneyStage(config, pepper, redis, layout, topics)
     sender = FaustSender(app)
@@ -121,6 +120,10 @@ def run_worker(settings: Settings, config: StitcherConfig) -> None:
     pepper = settings.pepper_bytes()
     if settings.pepper_is_development:
         log.warning("no JOURNEY_STITCHER_PEPPER set: hashing with the development pepper")
+    topics = Topics.from_settings(settings)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers,
+                              [topics.interactions, *topics.outputs(), topics.dlq],
+                              settings.partitions, settings.replication_factor))
     app = create_app(settings, config, pepper)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

@@ -1,0 +1,174 @@
+"""One contract, two state backends: the in-memory store (replay) and Redis (the worker).
+
+The same stories run through `Stitcher` with in-memory state and through the worker's
+identity and journey stages on the real Redis; both must emit exactly the same events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from journey_stitcher.config import load_config
+from journey_stitcher.errors import InvalidInput
+from journey_stitcher.interactions.parse import parse_interaction
+from journey_stitcher.stitcher import Stitcher
+from journey_stitcher.storage.redis_state import KeyLayout
+from journey_stitcher.worker.records import Topics
+from journey_stitcher.worker.stages import IdentityStage, Incoming, JourneyStage
+
+pytestmark = pytest.mark.integration
+
+PEPPER = b"contract-pepper"
+CONFIG = load_config(None)
+TOPICS = Topics("in", "resolved", "journeys", "handoffs", "identities", "dlq")
+Outputs = list[dict[str, Any]] | str
+
+
+class Driver(Protocol):
+    async def send(self, event: dict[str, Any]) -> Outputs: ...
+
+
+class MemoryDriver:
+    """`replay`'s path: the stitcher over in-memory stores."""
+
+    def __init__(self) -> None:
+        self.stitcher = Stitcher(CONFIG, PEPPER)
+
+    async def send(self, event: dict[str, Any]) -> Outputs:
+        try:
+            return self.stitcher.process_line(orjson.dumps(event))
+        except InvalidInput as rejection:
+            return rejection.reason
+
+
+class RedisDriver:
+    """The worker's path: identity stage → re-keyed record → journey stage, on Redis."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.clock = datetime(2000, 1, 1, tzinfo=UTC)
+        self.layout = KeyLayout(prefix=prefix, shards=1)
+        self.redis = redis
+        self.identity = IdentityStage(CONFIG, PEPPER, redis, self.layout, TOPICS, self._now)
+        self.journeys = JourneyStage(CONFIG, PEPPER, redis, self.layout, TOPICS, self._now)
+        self.offset = 0
+
+    def _now(self) -> datetime:
+        return self.clock
+
+    async def send(self, event: dict[str, Any]) -> Outputs:
+        raw = orjson.dumps(event)
+        with contextlib.suppress(InvalidInput):  # replay's clock: the latest event time seen
+            self.clock = max(self.clock, parse_interaction(raw, CONFIG).occurred_at)
+        self.offset += 1
+        first = await self.identity.process([Incoming(raw, None, "in", 0, self.offset)])
+        dead = [r for r in first if r.topic == "dlq"]
+        if dead:
+            return dict(dead[0].headers or [])["error.reason"].decode()
+        resolved = [r for r in first if r.topic == "resolved"]
+        identity = [orjson.loads(r.value) for r in first if r.topic == "identities"]
+        second = await self.journeys.process(
+            [Incoming(resolved[0].value, resolved[0].key, "resolved", 0, self.offset)])
+        return identity + [orjson.loads(r.value) for r in second]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def driver(request: pytest.FixtureRequest, redis: Redis) -> Driver:
+    """Each backend in turn."""
+    if request.param == "memory":
+        return MemoryDriver()
+    return RedisDriver(redis, f"contract-{uuid.uuid4().hex[:8]}")
+
+
+def ev(n: int, channel: str, touchpoint: str, at: str, **extra: Any) -> dict[str, Any]:
+    event = {"event_id": f"c-{n}", "occurred_at": at, "channel": channel,
+             "touchpoint": touchpoint, "identifiers": extra.pop("ids", [])}
+    event.update(extra)
+    return event
+
+
+def verified(kind: str, value: str) -> dict[str, Any]:
+    return {"type": kind, "value": value, "verified": True}
+
+
+def plain(kind: str, value: str) -> dict[str, Any]:
+    return {"type": kind, "value": value}
+
+
+STORY = [
+    ev(1, "web", "compare", "2026-05-04T08:10:00Z", ids=[plain("cookie_id", "ck")],
+       device={"id": "phone"}, refs={"product_id": "BIKE"}),
+    ev(2, "web", "identify", "2026-05-04T21:00:00Z",
+       ids=[verified("customer_id", "M"), plain("cookie_id", "ck"), plain("phone", "+393475550101")]),
+    ev(3, "web", "purchase", "2026-05-04T21:05:00Z", ids=[verified("customer_id", "M")],
+       device={"id": "laptop"}, refs={"order_id": "O-1"}, outcome="completed"),
+    ev(4, "courier", "pay", "2026-05-06T11:30:00Z", refs={"order_id": "O-1"}),
+    ev(5, "voice", "support", "2026-05-06T15:00:00Z", ids=[plain("phone", "+39 347 555 0101")],
+       refs={"order_id": "O-1"}),
+    ev(6, "app", "inform", "2026-05-06T16:00:00Z", ids=[verified("customer_id", "OTHER"),
+                                                       plain("phone", "+393475550101")]),
+    ev(7, "web", "inform", "2026-05-06T15:30:00Z", ids=[verified("customer_id", "M")]),
+    ev(8, "courier", "purchase", "2026-05-06T17:00:00Z", refs={"order_id": "O-1"}),
+    ev(9, "web", "inform", "2026-05-06T18:00:00Z", ids=[plain("email", "null")]),
+]
+
+
+async def test_both_backends_tell_the_same_story(driver: Driver) -> None:
+    """Merges, handoffs, conflicts, late events and rejections come out identically."""
+    outputs = [await driver.send(event) for event in STORY]
+    reference = MemoryDriver()
+    assert outputs == [await reference.send(event) for event in STORY]
+    flat = [e["type"] for out in outputs if isinstance(out, list) for e in out]
+    assert "identity.merged" not in flat  # the anonymous cookie profile was simply extended
+    assert flat.count("journey.handoff") >= 3
+    assert outputs[5][0]["data"]["reason"] == "limit_exceeded"  # type: ignore[index]
+    assert outputs[7] == "unsupported_touchpoint"
+    assert outputs[8] == "no_identity"
+
+
+async def test_a_redelivered_event_re_emits_identically(driver: Driver) -> None:
+    """The second delivery of an interaction changes nothing and repeats its outputs."""
+    for event in STORY[:3]:
+        await driver.send(event)
+    first = await driver.send(STORY[3])
+    assert await driver.send(STORY[3]) == first
+    after = await driver.send(STORY[4])
+    assert after[0]["data"]["sequence"] == 4  # type: ignore[index]
+
+
+async def test_anonymous_profile_merges_at_login(driver: Driver) -> None:
+    """A cookie's anonymous journey moves to the customer who logs in with it."""
+    await driver.send(ev(1, "app", "inform", "2026-05-01T09:00:00Z", ids=[verified("customer_id", "K")]))
+    anon = await driver.send(ev(2, "web", "compare", "2026-05-01T10:00:00Z", ids=[plain("cookie_id", "z")]))
+    login = await driver.send(ev(3, "web", "identify", "2026-05-01T10:05:00Z",
+                                 ids=[verified("customer_id", "K"), plain("cookie_id", "z")]))
+    assert [e["type"] for e in login] == ["identity.merged"]  # type: ignore[index]
+    later = await driver.send(ev(4, "web", "purchase", "2026-05-01T10:30:00Z",
+                                 ids=[plain("cookie_id", "z")], outcome="completed"))
+    assert later[0]["data"]["journey_id"] == anon[0]["data"]["journey_id"]  # type: ignore[index]
+    assert later[0]["subject"] == login[0]["data"]["survivor_id"]  # type: ignore[index]
+
+
+async def test_idle_journeys_are_abandoned_once_by_the_sweep(redis: Redis) -> None:
+    """The Redis sweep abandons an idle cart exactly once, even when run again or by a
+    new worker, and keeps the output in the outbox until it is acknowledged."""
+    driver = RedisDriver(redis, f"sweep-{uuid.uuid4().hex[:8]}")
+    cart = await driver.send(ev(1, "web", "purchase", "2026-05-01T09:00:00Z",
+                                ids=[verified("customer_id", "K")], refs={"cart_id": "C1"},
+                                outcome="started"))
+    driver.clock = datetime(2026, 5, 20, tzinfo=UTC)
+    swept = await driver.journeys.sweep(0)
+    assert [orjson.loads(r.value)["type"] for r in swept] == ["journey.abandoned"]
+    assert orjson.loads(swept[0].value)["data"]["journey_id"] == cart[0]["data"]["journey_id"]  # type: ignore[index]
+    assert await driver.journeys.pending(0) == swept  # not acknowledged yet: survives a crash
+    restarted = RedisDriver(redis, driver.layout.prefix)
+    restarted.clock = driver.clock
+    assert await restarted.journeys.sweep(0) == []
+    await restarted.journeys.acknowledge(0, swept)
+    assert await restarted.journeys.pending(0) == []
