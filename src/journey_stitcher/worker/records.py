@@ -13,6 +13,8 @@ from journey_stitcher.outputs import topic_of
 from journey_stitcher.settings import Settings
 
 Headers = list[tuple[str, bytes]]
+# The CloudEvents Kafka binding's structured mode says so in a header.
+CLOUDEVENT_HEADERS: Headers = [("content-type", b"application/cloudevents+json")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,8 @@ class Topics:
         """A CloudEvent as the record for its topic, keyed by customer id."""
         name = {"journeys": self.journeys, "handoffs": self.handoffs,
                 "identities": self.identities}[topic_of(event)]
-        return OutgoingRecord(name, event["subject"].encode(), orjson.dumps(event))
+        return OutgoingRecord(name, event["subject"].encode(), orjson.dumps(event),
+                              CLOUDEVENT_HEADERS)
 
 
 def dead_letter(
