@@ -56,6 +56,23 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     log_level: str = "info"
 
+    # HTTP ingest gateway (`journey-stitcher gateway`, docs/channels.md "Gateway").
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8080, ge=1, le=65535)
+    gateway_max_body_bytes: int = Field(1_048_576, ge=1)
+    # The URL vendors call, e.g. https://ingest.example.com: Twilio signs it, and behind a
+    # proxy the request's own URL differs. Unset: rebuilt from X-Forwarded-Proto/-Host and Host.
+    gateway_public_url: str | None = None
+    # Local demos only: endpoints whose secret is unset accept unsigned posts (refused in
+    # production); otherwise they answer 503 "not configured".
+    gateway_allow_unsigned: bool = False
+    gateway_send_timeout_seconds: float = Field(10.0, gt=0)  # Kafka must acknowledge within
+    gateway_retry_after_seconds: int = Field(5, ge=1)  # Retry-After of a 503
+    twilio_auth_token: SecretStr | None = None  # X-Twilio-Signature
+    sendgrid_public_key: SecretStr | None = None  # Signed Event Webhook verification key
+    shopify_secret: SecretStr | None = None  # X-Shopify-Hmac-Sha256
+    ingest_secret: SecretStr | None = None  # X-Ingest-Secret (canonical, csv, segment)
+
     def pepper_bytes(self) -> bytes:
         """The pepper; the development one outside production; refuses production without."""
         if self.pepper is not None and self.pepper.get_secret_value():

@@ -54,8 +54,7 @@ class JourneyEngine:
         a redelivered interaction changes nothing and re-emits what it emitted the first
         time (the identity events first).
         """
-        customer_id = resolution.customer_id
-        state = self._store.customer(customer_id) or CustomerJourneys(customer_id)
+        state = self._state_of(resolution.customer_id)
         for merged_id in resolution.merged_ids:
             self._absorb(state, merged_id)
         known = state.outputs.get(event.event_id)
@@ -82,10 +81,23 @@ class JourneyEngine:
             self._store.put_customer(state)
         return outputs
 
+    def _state_of(self, customer_id: str) -> CustomerJourneys:
+        """The customer's state, following the tombstones of customers merged away."""
+        seen = {customer_id}
+        state = self._store.customer(customer_id)
+        while state is not None and state.merged_into is not None:
+            customer_id = state.merged_into
+            if customer_id in seen:  # pragma: no cover - merges never form cycles
+                break
+            seen.add(customer_id)
+            state = self._store.customer(customer_id)
+        return state or CustomerJourneys(customer_id)
+
     def _absorb(self, state: CustomerJourneys, merged_id: str) -> None:
-        """§6.6: the merged profile's journeys (ids kept) and history move to the survivor."""
-        merged = self._store.customer(merged_id)
-        if merged is None or merged_id == state.customer_id:
+        """§6.6: the merged profile's journeys (ids kept) and history move to the survivor;
+        a tombstone stays behind for interactions resolved to it before the merge."""
+        merged = self._store.customer(merged_id) or CustomerJourneys(merged_id)
+        if merged_id == state.customer_id or merged.merged_into is not None:
             return
         for journey in merged.journeys:
             self._store.unschedule(merged_id, journey.id)
@@ -94,7 +106,7 @@ class JourneyEngine:
                 self._schedule(state.customer_id, journey)
         for event_id, emitted in merged.outputs.items():
             state.outputs.setdefault(event_id, emitted)
-        self._store.delete_customer(merged_id)
+        self._store.put_customer(CustomerJourneys(merged_id, merged_into=state.customer_id))
 
     def _place(self, state: CustomerJourneys, event: Interaction) -> list[CloudEvent]:
         touchpoint = self._catalog.touchpoints[event.touchpoint]

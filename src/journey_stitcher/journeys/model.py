@@ -69,6 +69,9 @@ class CustomerJourneys:
     customer_id: str
     journeys: list[Journey] = field(default_factory=list)
     outputs: dict[str, tuple[CloudEvent, ...]] = field(default_factory=dict)
+    # Set once the customer was merged and its journeys moved: a tombstone that sends
+    # anything still addressed to it (an interaction resolved before the merge) onwards.
+    merged_into: str | None = None
 
     def journey(self, journey_id: str) -> Journey | None:
         return next((j for j in self.journeys if j.id == journey_id), None)

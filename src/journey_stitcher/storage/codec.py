@@ -67,10 +67,12 @@ def encode_customer(state: CustomerJourneys) -> bytes:
         "c": state.customer_id,
         "j": [_encode_journey(journey) for journey in state.journeys],
         "o": state.outputs,
+        "m": state.merged_into,
     })
 
 
 def decode_customer(raw: bytes | str) -> CustomerJourneys:
     data = orjson.loads(raw)
     outputs = {event_id: tuple(emitted) for event_id, emitted in data["o"].items()}
-    return CustomerJourneys(data["c"], [_decode_journey(j) for j in data["j"]], outputs)
+    return CustomerJourneys(data["c"], [_decode_journey(j) for j in data["j"]], outputs,
+                            data.get("m"))

@@ -212,20 +212,14 @@ class JourneyStage(_Stage):
     ) -> list[CloudEvent]:
         now = self._clock()
         journeys = LoadedJourneyStore()
-        identities = LoadedIdentityStore()
-        core = Core.build(self._config, self._pepper, identities, journeys)
+        core = Core.build(self._config, self._pepper, LoadedIdentityStore(), journeys)
         async with self._redis.pipeline(transaction=True) as pipe:
-            customers = {r.customer_id for _e, r in items} | {m for _e, r in items for m in r.merged_ids}
-            await self._profiles(pipe, identities, customers)
-            survivors = {cid: core.resolver.follow(cid) for cid in customers}
-            wanted = set(customers) | set(survivors.values())
+            wanted = {r.customer_id for _e, r in items} | {m for _e, r in items for m in r.merged_ids}
             wanted |= {key[2:] for key in extra if key.startswith("j:")}
             await self._load_customers(pipe, journeys, wanted)
             outputs: list[CloudEvent] = []
             for event, resolution in items:
-                target = Resolution(survivors[resolution.customer_id], (), resolution.merged_ids,
-                                    resolution.duplicate)
-                outputs += core.engine.apply(event, target, now)
+                outputs += core.engine.apply(event, resolution, now)
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             self._write(pipe, journeys, now)
             await pipe.execute()

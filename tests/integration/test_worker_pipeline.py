@@ -1,0 +1,186 @@
+"""The worker on the real broker and Redis: equal to replay, resilient to poison and kills."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from journey_stitcher.generator import GeneratorConfig, generate_line_bytes
+from tests.integration.harness import (
+    Deployment,
+    Record,
+    Worker,
+    read_topics,
+    replay_outputs,
+)
+
+pytestmark = pytest.mark.integration
+
+OUTPUTS = ("journeys", "handoffs", "identities")
+
+
+def traffic(events: int = 3000, customers: int = 300, seed: int = 11, **extra: Any) -> list[bytes]:
+    """Recent, conflict-free omnichannel traffic (wall-clock abandonment cannot interfere)."""
+    cfg = GeneratorConfig(events=events, customers=customers, seed=seed, recent=True,
+                          conflict_free=True, **extra)
+    return list(generate_line_bytes(cfg))
+
+
+def by_topic(records: list[Record], deployment: Deployment) -> dict[str, list[dict[str, Any]]]:
+    names = {deployment.topic(t): t for t in OUTPUTS}
+    topics: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        topics[names[record.topic]].append(record.event)
+    return topics
+
+
+def replay_by_topic(lines: list[bytes]) -> dict[str, list[dict[str, Any]]]:
+    topics: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in replay_outputs(lines):
+        topic = {"journey.handoff": "handoffs", "identity.merged": "identities",
+                 "identity.conflict": "identities"}.get(event["type"], "journeys")
+        topics[topic].append(event)
+    return topics
+
+
+async def run_worker_over(
+    deployment: Deployment, lines: list[bytes], expected: int, tmp_path: Path, extra: int = 0
+) -> list[Record]:
+    await deployment.publish(lines)
+    worker = Worker(deployment, tmp_path / f"{deployment.name}.log")
+    try:
+        return await read_topics(deployment.bootstrap, [deployment.topic(t) for t in OUTPUTS],
+                                 at_least=expected + extra, timeout=180, settle=1.0)
+    finally:
+        assert worker.stop() == 0, (tmp_path / f"{deployment.name}.log").read_text()[-3000:]
+
+
+async def test_one_partition_worker_equals_replay(deployment: Deployment, tmp_path: Path) -> None:
+    """On one partition the worker emits exactly replay's events, in replay's order per
+    topic, with the same CloudEvent ids and content."""
+    lines = traffic()
+    expected = replay_by_topic(lines)
+    assert not any(e["type"] == "journey.abandoned" for e in expected["journeys"])
+    total = sum(len(v) for v in expected.values())
+    assert expected["identities"], "the traffic must include merges"
+    assert expected["handoffs"], "the traffic must include handoffs"
+    records = await run_worker_over(deployment, lines, total, tmp_path)
+    emitted = by_topic(records, deployment)
+    for topic in OUTPUTS:
+        assert len(emitted[topic]) == len(expected[topic]), topic
+        for position, (got, want) in enumerate(zip(emitted[topic], expected[topic], strict=True)):
+            assert got == want, f"{topic} #{position}"
+
+
+def grouping(events: list[dict[str, Any]]) -> tuple[set[frozenset[str]], set[frozenset[str]]]:
+    """Which interactions share a customer, and which share a journey."""
+    customers: dict[str, set[str]] = defaultdict(set)
+    journeys: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        if event["type"] in ("journey.started", "journey.continued"):
+            customers[event["subject"]].add(event["data"]["event_id"])
+            journeys[event["data"]["journey_id"]].add(event["data"]["event_id"])
+    return ({frozenset(v) for v in customers.values()}, {frozenset(v) for v in journeys.values()})
+
+
+async def test_eight_partitions_group_like_replay(endpoints: tuple[str, str], tmp_path: Path) -> None:
+    """On eight partitions, where arrival order varies, interactions still fall into the
+    same customers and the same journeys as replay's."""
+    deployment = Deployment(*endpoints, partitions=8)
+    lines = traffic(seed=12)
+    expected = replay_outputs(lines)
+    placed = sum(e["type"] in ("journey.started", "journey.continued") for e in expected)
+    records = await run_worker_over(deployment, lines, placed, tmp_path)
+    emitted = [r.event for r in records]
+    placed_events = [e for e in emitted if e["type"] in ("journey.started", "journey.continued")]
+    assert len(placed_events) == placed
+    assert grouping(emitted) == grouping(expected)
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Bad lines in the middle of good ones reach the DLQ untouched with their reason and
+    source; the good ones are stitched as if the bad ones were not there."""
+    good = traffic(events=400, customers=60, seed=13)
+    poison = [b"{not json", b'{"event_id": "x"}', b'{"event_id":"u","occurred_at":'
+              b'"2026-01-01T00:00:00Z","channel":"fax","touchpoint":"inform","identifiers":'
+              b'[{"type":"email","value":"a@b.co"}]}', b"[1, 2, 3]"]
+    lines = good[:150] + poison[:2] + good[150:300] + poison[2:] + good[300:]
+    expected = replay_by_topic(good)
+    total = sum(len(v) for v in expected.values())
+    records = await run_worker_over(deployment, lines, total, tmp_path)
+    assert by_topic(records, deployment) == expected
+    dead = await read_topics(deployment.bootstrap, [deployment.topic("dlq")],
+                             at_least=len(poison), timeout=60)
+    assert sorted(r.value for r in dead) == sorted(poison)
+    reasons = {r.value: dict(r.headers) for r in dead}
+    assert reasons[b"{not json"][b"error.reason".decode()] == b"invalid_json"
+    assert reasons[poison[2]]["error.reason"] == b"unknown_channel"
+    assert reasons[b"[1, 2, 3]"]["error.reason"] == b"schema_violation"
+    for headers in reasons.values():
+        assert headers["source.topic"] == deployment.topic("interactions").encode()
+        assert int(headers["source.offset"]) >= 0
+        assert headers["error.message"]
+
+
+async def redis_state(redis: Redis, prefix: str) -> dict[str, Any]:
+    """Every key of one deployment, its prefix removed, with a comparable value."""
+    state: dict[str, Any] = {}
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        kind = (await redis.type(key)).decode()
+        name = key.decode()[len(prefix):]
+        if kind == "string":
+            state[name] = orjson.loads(await redis.get(key))
+        elif kind == "zset":
+            state[name] = await redis.zrange(key, 0, -1, withscores=True)
+        elif kind == "hash":
+            state[name] = await redis.hgetall(key)
+    return state
+
+
+async def test_a_killed_worker_restarts_to_the_same_state_and_outputs(
+    endpoints: tuple[str, str], redis: Redis, tmp_path: Path
+) -> None:
+    """A worker killed with SIGKILL mid-run and restarted ends with the Redis state and the
+    distinct output events of an uninterrupted run."""
+    lines = traffic(events=2500, customers=250, seed=14)
+    expected_count = sum(len(v) for v in replay_by_topic(lines).values())
+    calm = Deployment(*endpoints)
+    calm_records = await run_worker_over(calm, lines, expected_count, tmp_path)
+
+    crashed = Deployment(*endpoints)
+    await crashed.publish(lines)
+    log = tmp_path / "crashed.log"
+    first = Worker(crashed, log, JOURNEY_STITCHER_BATCH_SIZE="50")
+    topics = [crashed.topic(t) for t in OUTPUTS]
+    await read_topics(crashed.bootstrap, topics, at_least=expected_count // 3, timeout=180)
+    first.kill()
+    second = Worker(crashed, log)
+    try:
+        crashed_records = await _distinct_at_least(crashed, topics, expected_count)
+    finally:
+        assert second.stop() == 0
+    assert {r.event["id"]: r.event for r in crashed_records} == {
+        r.event["id"]: r.event for r in calm_records}
+    assert await redis_state(redis, crashed.prefix) == await redis_state(redis, calm.prefix)
+
+
+async def _distinct_at_least(deployment: Deployment, topics: list[str], count: int) -> list[Record]:
+    """Read until `count` distinct CloudEvent ids arrived (duplicates are allowed)."""
+    at_least = count
+    for _ in range(20):
+        records = await read_topics(deployment.bootstrap, topics, at_least=at_least, timeout=180,
+                                    settle=1.0)
+        distinct = {r.event["id"] for r in records}
+        if len(distinct) >= count:
+            return records
+        at_least = len(records) + (count - len(distinct))
+        await asyncio.sleep(0)  # the next read starts from the beginning again
+    raise AssertionError("the restarted worker never caught up")
