@@ -221,8 +221,10 @@ class IdentityResolver:
         """Why `hit` may not be merged into `survivor`, or None when it may."""
         merged = hit.profile
         reached_by = hit.link_types()[0] if hit.link_types() else None
+        # Owned references are issued by the company's own systems (an order number), so
+        # reaching a profile through one counts like reaching it through a verified identifier.
         if not event_verified or not (
-            hit.verified or merged.owns_only(self._catalog.anonymous_types)
+            hit.verified or hit.refs or merged.owns_only(self._catalog.anonymous_types)
         ):
             unverified = [i.type for i in hit.identifiers if not i.verified]
             return "unverified_link", (unverified[0] if unverified else reached_by)
