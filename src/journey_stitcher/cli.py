@@ -112,9 +112,26 @@ def worker_command() -> None:
 @click.argument("input_path", metavar="FILE", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("--topic", help="Topic to publish to (default: the interactions topic).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def publish_command(input_path: str, topic: str | None, quiet: bool) -> None:
-    """Send JSON Lines of interaction events to Kafka, keyed by their best identifier."""
+@click.option("--adapter", "adapter_name", metavar="NAME",
+              help="FILE holds vendor payloads for this adapter (twilio: one form body per line; "
+                   "others: JSON, a JSON array, JSON Lines or CSV).")
+@click.option("--header", "header_values", multiple=True, metavar="'NAME: VALUE'",
+              help="A request header the adapter reads, e.g. 'X-Shopify-Topic: orders/create'.")
+@click.option("--dry-run", is_flag=True,
+              help="With --adapter: write the interaction events to stdout, publish nothing; "
+                   "exit 1 if any payload was rejected.")
+def publish_command(
+    input_path: str, topic: str | None, quiet: bool, adapter_name: str | None = None,
+    header_values: tuple[str, ...] = (), dry_run: bool = False,
+) -> None:
+    """Send JSON Lines of interaction events (or, with --adapter, vendor payloads) to Kafka."""
     import asyncio
+
+    if adapter_name is not None:
+        _publish_vendor_file(input_path, adapter_name, header_values, topic, quiet, dry_run)
+        return
+    if dry_run or header_values:
+        raise click.UsageError("--dry-run and --header go with --adapter")
 
     from rich.progress import Progress
 
@@ -148,3 +165,95 @@ def publish_command(input_path: str, topic: str | None, quiet: bool) -> None:
                    f"{report.unkeyed} without a usable key", err=True)
 
     asyncio.run(run())
+
+
+def _publish_vendor_file(
+    input_path: str, adapter_name: str, header_values: tuple[str, ...], topic: str | None,
+    quiet: bool, dry_run: bool,
+) -> None:
+    """`publish --adapter`: vendor payloads through the adapter, then as the gateway would."""
+    import asyncio
+    from datetime import UTC
+
+    import orjson
+    from rich.progress import Progress
+
+    from journey_stitcher.adapters import ADAPTERS
+    from journey_stitcher.gateway.files import adapt_file, publish_payloads, rejection_lines
+    from journey_stitcher.gateway.main import build_producer
+    from journey_stitcher.gateway.producer import KafkaUnavailable
+
+    adapter = ADAPTERS.get(adapter_name)
+    if adapter is None:
+        raise click.BadParameter(f"{adapter_name!r}; known: {', '.join(sorted(ADAPTERS))}",
+                                 param_hint="--adapter")
+    headers = dict(_header(value) for value in header_values)
+    settings = _settings()
+    with ExitStack() as stack:
+        data = _open(stack, input_path, "rb", sys.stdin.buffer).read()
+    payloads = adapt_file(adapter_name, adapter, data, headers, datetime.now(UTC))
+    problems = rejection_lines(payloads)
+    events = [event for payload in payloads for event in payload.result.events]
+    skipped = sum(len(payload.result.skipped) for payload in payloads)
+    for line in problems:
+        click.echo(f"rejected: {line}", err=True)
+    if dry_run:
+        out = sys.stdout.buffer
+        for event in events:
+            out.write(orjson.dumps(event) + b"\n")
+        out.flush()
+        click.echo(f"{len(events)} events, {len(problems)} rejected, {skipped} skipped "
+                   "(dry run: nothing published)", err=True)
+        if problems:
+            raise click.exceptions.Exit(1)
+        return
+    try:
+        config = load_config(settings.config)
+        producer = build_producer(settings, config, topic=topic)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error
+
+    async def run() -> tuple[int, int]:
+        try:
+            with Progress(disable=quiet, transient=True) as bar:
+                task = bar.add_task(f"publishing to {producer.topic}", total=len(events))
+                return await publish_payloads(
+                    payloads, producer, name=adapter_name, dlq_topic=settings.topic_dlq,
+                    progress=lambda n: bar.advance(task, n),
+                )
+        finally:
+            await producer.stop()
+
+    try:
+        published, dead = asyncio.run(run())
+    except KafkaUnavailable as error:
+        raise click.ClickException(f"not published: {error}") from error
+    click.echo(f"published {published} events to {producer.topic}; {dead} rejected items "
+               f"dead-lettered to {settings.topic_dlq}; {skipped} skipped", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition(":")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"{value!r} is not 'NAME: VALUE'", param_hint="--header")
+    return name.strip(), text.strip()
+
+
+@main.command("gateway")
+@click.option("--host", help="Address to listen on (default: $JOURNEY_STITCHER_GATEWAY_HOST, "
+                             "127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to listen on (default: $JOURNEY_STITCHER_GATEWAY_PORT, 8080).")
+def gateway_command(host: str | None, port: int | None) -> None:
+    """Serve the HTTP ingest endpoints: vendor webhooks to the interactions topic."""
+    from journey_stitcher.gateway.main import run_gateway
+
+    settings = _settings()
+    try:
+        config = load_config(settings.config)
+        settings.pepper_bytes()
+        run_gateway(settings, config, host=host, port=port)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error

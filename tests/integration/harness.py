@@ -105,6 +105,7 @@ class Worker:
 @dataclass(frozen=True)
 class Record:
     topic: str
+    partition: int
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
@@ -138,7 +139,7 @@ async def read_topics(
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 for m in messages:
-                    records.append(Record(m.topic, m.key, m.value, tuple(m.headers or ())))
+                    records.append(Record(m.topic, m.partition, m.key, m.value, tuple(m.headers or ())))
                     last_growth = time.monotonic()
             if len(records) >= at_least and time.monotonic() - last_growth >= settle:
                 return records

@@ -72,6 +72,9 @@ def create_gateway(
     app.router.add_get("/readyz", _readyz)
     app.on_startup.append(_start_producer)
     app.on_cleanup.append(_stop_producer)
+    if settings.gateway_allow_unsigned:
+        log.warning("JOURNEY_STITCHER_GATEWAY_ALLOW_UNSIGNED is on: endpoints without a secret "
+                    "accept unsigned posts (local demos only)")
     log.info("ingest endpoints: %s", ", ".join(
         f"{name} ({state})" for name, state in ingest.auth.describe(adapters).items()
     ))

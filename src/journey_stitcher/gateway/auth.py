@@ -1,12 +1,13 @@
 """Who may post to which endpoint: each adapter's vendor signature, checked on the raw body.
 
-| adapter                 | accepted proof                                   | secret (environment)                   |
-|-------------------------|--------------------------------------------------|----------------------------------------|
-| `twilio`                | `X-Twilio-Signature` over the public URL + form  | `JOURNEY_STITCHER_TWILIO_AUTH_TOKEN`   |
-| `sendgrid`              | ECDSA `X-Twilio-Email-Event-Webhook-Signature`   | `JOURNEY_STITCHER_SENDGRID_PUBLIC_KEY` |
-| `shopify`               | `X-Shopify-Hmac-Sha256` over the body            | `JOURNEY_STITCHER_SHOPIFY_SECRET`      |
-| `segment`, `segment.*`  | `X-Signature` (HMAC-SHA1) or `X-Ingest-Secret`   | `JOURNEY_STITCHER_INGEST_SECRET`       |
-| any other (`canonical`) | `X-Ingest-Secret`                                | `JOURNEY_STITCHER_INGEST_SECRET`       |
+* ``twilio`` — ``X-Twilio-Signature`` over the public URL and the form
+  (``JOURNEY_STITCHER_TWILIO_AUTH_TOKEN``);
+* ``sendgrid`` — ECDSA ``X-Twilio-Email-Event-Webhook-Signature`` + ``-Timestamp``
+  (``JOURNEY_STITCHER_SENDGRID_PUBLIC_KEY``);
+* ``shopify`` — ``X-Shopify-Hmac-Sha256`` over the body (``JOURNEY_STITCHER_SHOPIFY_SECRET``);
+* ``segment``, ``segment.*`` — ``X-Signature`` (HMAC-SHA1 of the body) or ``X-Ingest-Secret``
+  (``JOURNEY_STITCHER_INGEST_SECRET``);
+* any other (``canonical``, ``csv``) — ``X-Ingest-Secret`` (``JOURNEY_STITCHER_INGEST_SECRET``).
 
 An endpoint whose secret is unset is *not configured*: it refuses every post, unless
 ``gateway_allow_unsigned`` is on (local demos; refused in production), when it accepts them

@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
 
 
-def build_producer(settings: Settings, config: StitcherConfig) -> InteractionProducer:
+def build_producer(
+    settings: Settings, config: StitcherConfig, *, topic: str | None = None
+) -> InteractionProducer:
     """The producer of the gateway (not connected yet), keyed like `publish`."""
     return InteractionProducer(
         bootstrap=settings.kafka_bootstrap_servers,
-        topic=settings.topic_interactions,
+        topic=topic or settings.topic_interactions,
         dlq_topic=settings.topic_dlq,
         keys=PartitionKeys(config, settings.pepper_bytes()),
         send_timeout=settings.gateway_send_timeout_seconds,

@@ -89,8 +89,12 @@ class InteractionProducer:
         partitions: int = 1,
         replication: int = 1,
         reconnect_interval: float = 1.0,
+        create_topics: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        client: Callable[..., Any] = AIOKafkaProducer,
     ) -> None:
+        """``client`` builds the aiokafka producer (tests pass a stand-in); ``create_topics``
+        creates the two topics on connection when they are missing."""
         self._bootstrap = bootstrap
         self._topic = topic
         self._dlq_topic = dlq_topic
@@ -99,7 +103,9 @@ class InteractionProducer:
         self._partitions = partitions
         self._replication = replication
         self._reconnect_interval = reconnect_interval
+        self._create_topics = create_topics
         self._clock = clock
+        self._client = client
         self._producer: Any = None
         self._next_attempt = 0.0
         self._lock = asyncio.Lock()
@@ -192,14 +198,15 @@ class InteractionProducer:
         return self._producer
 
     async def _connect(self) -> Any:
-        producer = AIOKafkaProducer(
+        producer = self._client(
             bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
             linger_ms=LINGER_MS, client_id="journey-stitcher-gateway",
         )
         try:
             await producer.start()
-            await ensure_topics(self._bootstrap, (self._topic, self._dlq_topic),
-                                self._partitions, self._replication)
+            if self._create_topics:
+                await ensure_topics(self._bootstrap, (self._topic, self._dlq_topic),
+                                    self._partitions, self._replication)
         except BaseException as error:
             self._next_attempt = self._clock() + self._reconnect_interval
             await producer.stop()
@@ -230,7 +237,7 @@ def dead_letters(
                 value = orjson.dumps(rejection.item)
             except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: keep the body
                 value = body
-        records.append(dead_letter(topic, None, value, rejection.reason,
+        records.append(dead_letter(topic, value, None, rejection.reason,
                                    _safe_message(adapter, rejection), source, -1, -1))
     return records
 

@@ -40,8 +40,8 @@ def _slot(channel: str, device: int) -> int:
 
 Stamped = tuple[int, Event, bool]
 """An event with its time in milliseconds and whether it is pinned: never delivered late,
-because later events resolve only through the references it introduces (events that carry
-identifiers and owned references are pinned automatically)."""
+because later events resolve only through what it links. `identify` events and events that
+carry identifiers and owned references are pinned automatically."""
 
 
 def ident(kind: str, value: str, verified: bool = False) -> dict[str, Any]:
@@ -138,7 +138,7 @@ class Scribe:
     def customer_id(self) -> str:
         """The customer id of a login: rarely, outside conflict-free mode, a duplicate account."""
         duplicate = self.person.duplicate_customer_id
-        if duplicate is not None and self.rng.random() < 0.2:
+        if duplicate is not None and self.rng.random() < 0.1:
             return duplicate
         return self.person.customer_id
 
@@ -146,7 +146,7 @@ class Scribe:
             loyalty: bool = False) -> list[dict[str, Any]]:
         """Identifiers known to a CRM-backed, authenticated channel: all verified."""
         person = self.person
-        ids = [ident("customer_id", self.customer_id(), True)]
+        ids = [ident("customer_id", person.customer_id, True)]
         if email:
             ids.append(ident("email", person.email, True))
         if phone:
@@ -211,7 +211,8 @@ class Scribe:
             identifiers.append(ident(kind, value))
         if attributes:
             event["attributes"] = attributes
-        self.out.append((t_ms, event, pinned or (owned and bool(identifiers))))
+        pinned = pinned or touchpoint == "identify" or (owned and bool(identifiers))
+        self.out.append((t_ms, event, pinned))
         return t_ms
 
     def knows(self, channel: str, device: int) -> bool:

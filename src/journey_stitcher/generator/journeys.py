@@ -8,13 +8,10 @@ complaint, return and technician visits, loyalty journeys through points and fee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
 from journey_stitcher.generator import stories
 from journey_stitcher.generator.events import Scribe, Session, ident
-
-Journey = Callable[[Scribe, int], None]
 
 RESEARCH: Final = ("inform", "inform", "compare", "compare", "verify")
 PAGES: Final[dict[str, str]] = {
@@ -34,7 +31,7 @@ def _device(s: Scribe, preferred: str, chance: float) -> int:
     position = s.person.device(preferred)
     if position is not None and s.rng.random() < chance:
         return position
-    return s.rng.randrange(len(s.person.devices))
+    return int(s.rng.random() * len(s.person.devices))
 
 
 def _clears_cookies(s: Scribe) -> bool:
@@ -47,7 +44,7 @@ def _web_or_app(s: Scribe, device: int) -> str:
 
 def open_digital(s: Scribe, channel: str, device: int) -> Session:
     """A new web/app session, first clearing the browser's cookies now and then."""
-    if channel != "app":
+    if channel != "app" and not (s.person.anonymous and s.conflict_free):
         clearer = _clears_cookies(s)
         if s.rng.random() < (0.5 if clearer else 0.015):
             s.reset_cookie(device, 10_000 if clearer else COOKIE_RESET_LIMIT)
@@ -121,29 +118,31 @@ def _offline_research(s: Scribe, t: int, touchpoint: str, product: str) -> int:
 def research(s: Scribe, t: int, product: str, steps: int, *,
              device: int | None = None) -> tuple[int, Session | None]:
     """`steps` pre-purchase touchpoints, mostly web and app on the smartphone, sometimes on an
-    assisted channel; the same channel and device within minutes continue one session."""
-    rng = s.rng
+    assisted channel; often several in a row in one session, minutes apart."""
+    rng, person = s.rng, s.person
     session: Session | None = None
     for step in range(steps):
-        touchpoint = rng.choice(RESEARCH)
-        digital = not s.state.registered or s.person.anonymous or rng.random() < 0.8
-        if not digital:
-            session = None
-            t = _offline_research(s, t + s.hours(0.3, 36), touchpoint, product)
+        touchpoint = RESEARCH[int(rng.random() * len(RESEARCH))]
+        refs, page = {"product_id": product}, _page(touchpoint, product)
+        if session is not None and rng.random() < 0.7:
+            t = s.touch(t + s.secs(15, 400), session, touchpoint, refs=refs, attributes=page)
             continue
-        chosen = device if device is not None and step == 0 else _device(s, "smartphone", 0.65)
-        first_after_click = device is not None and step == 0
-        channel = "web" if s.person.anonymous or first_after_click else _web_or_app(s, chosen)
-        if rng.random() < 0.06 and not s.person.anonymous and not first_after_click:
-            channel = "chat"
-        if session is None or session.channel != channel or session.device != chosen:
-            if session is not None or step > 0:
-                t += s.hours(0.1, 30)
-            session = open_digital(s, channel, chosen)
+        if step > 0:
+            t += s.hours(0.1, 30)
+        if device is not None and step == 0:
+            # The landing page of an ad click: same browser, no cookie reset in between.
+            session = s.open_session("web", device)
+        elif s.state.registered and not person.anonymous and rng.random() < 0.2:
+            session = None
+            t = _offline_research(s, t, touchpoint, product)
+            continue
         else:
-            t += s.secs(15, 400)
-        t = s.touch(t, session, touchpoint, refs={"product_id": product},
-                    attributes=_page(touchpoint, product))
+            chosen = _device(s, "smartphone", 0.65)
+            channel = "web" if person.anonymous else _web_or_app(s, chosen)
+            if not person.anonymous and rng.random() < 0.08:
+                channel = "chat"
+            session = open_digital(s, channel, chosen)
+        t = s.touch(t, session, touchpoint, refs=refs, attributes=page)
     return t, session
 
 
@@ -226,12 +225,15 @@ def _online_order(s: Scribe, t: int, session: Session, product: str,
     t = s.login(t, session) + s.secs(10, 60)
     order = s.new_ref("ORD")
     refs = {"order_id": order, "cart_id": cart or s.new_ref("CART"), "product_id": product}
-    fulfilment = rng.choices(("delivery", "click_and_collect", "pickup_point"), (70, 20, 10))[0]
+    roll = rng.random()
+    fulfilment = "delivery" if roll < 0.7 else "click_and_collect" if roll < 0.9 else "pickup_point"
     t = s.touch(t, session, "purchase", refs=refs, outcome="completed",
                 attributes={"page": "/checkout", "fulfilment": fulfilment,
                             "amount": round(rng.uniform(9, 900), 2), "currency": "EUR"})
     s.state.orders = [*s.state.orders[-2:], order]
-    pay_later = rng.random() < (0.2 if fulfilment == "delivery" else 0.1)
+    # Cash to the courier, or at the store counter; parcel lockers need paying upfront.
+    pay_later = fulfilment != "pickup_point" and rng.random() < (
+        0.2 if fulfilment == "delivery" else 0.1)
     if not pay_later:
         t = s.touch(t + s.secs(20, 180), session, "pay", refs={"order_id": order},
                     outcome="completed", attributes={"method": rng.choice(("card", "paypal", "satispay"))})
@@ -423,7 +425,8 @@ def loyalty(s: Scribe, t: int) -> None:
         s.emit(t, "social", "feedback", [ident("email", s.email_value())],
                attributes={"network": "facebook", "rating": rng.randint(1, 5)})
     else:
-        s.emit(t, "sms", "feedback", [ident("phone", s.noisy_phone())], attributes={"score": rng.randint(1, 10)})
+        s.emit(t, "sms", "feedback", [ident("phone", s.noisy_phone())],
+               attributes={"score": rng.randint(1, 10)})
 
 
 def account_update(s: Scribe, t: int) -> None:
@@ -437,7 +440,8 @@ def account_update(s: Scribe, t: int) -> None:
         s.emit(t, "voice", "identify", ids, session=f"call-{person.index:x}-{s.state.next_serial()}",
                attributes={"action": "crm_update", "ivr": "pin"})
     else:
-        s.emit(t, "store", "identify", ids, attributes={"action": "crm_update", "store_id": person.home_store})
+        s.emit(t, "store", "identify", ids,
+               attributes={"action": "crm_update", "store_id": person.home_store})
 
 
 def browse(s: Scribe, t: int) -> None:

@@ -15,7 +15,7 @@ _ZONES: dict[int, str] = {0: "Z"}
 
 def to_ms(moment: datetime) -> int:
     """Milliseconds since the Unix epoch of a timezone-aware datetime."""
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)
 
 
 def _day(day: int) -> str:

@@ -62,14 +62,17 @@ def zipf_cumulative(customers: int, s: float) -> list[float]:
     return list(itertools.accumulate((rank + shift) ** -s for rank in range(1, customers + 1)))
 
 
-def _warp(t_ms: int) -> int:
-    """Spread a uniform time over the day by `HOURLY_ACTIVITY` (a monotone map of each day)."""
-    local = t_ms + _LOCAL_SHIFT
-    day, rest = divmod(local, DAY_MS)
+def _warp(t_ms: int, first_ms: int, last_ms: int) -> int:
+    """Spread a uniform time over the day by `HOURLY_ACTIVITY`: a monotone map of each local
+    day that lies wholly within `[first_ms, last_ms]` onto itself (identity elsewhere)."""
+    day, rest = divmod(t_ms + _LOCAL_SHIFT, DAY_MS)
+    day_start = day * DAY_MS - _LOCAL_SHIFT
+    if day_start < first_ms or day_start + DAY_MS > last_ms:
+        return t_ms
     target = rest / DAY_MS * _CUMULATIVE[-1]
     hour = min(23, bisect_right(_CUMULATIVE, target) - 1)
     fraction = (target - _CUMULATIVE[hour]) / HOURLY_ACTIVITY[hour]
-    return day * DAY_MS + int((hour + fraction) * HOUR_MS) - _LOCAL_SHIFT
+    return day_start + int((hour + fraction) * HOUR_MS)
 
 
 class _Population:
@@ -97,7 +100,8 @@ class _Population:
 
     def _new_scribe(self, index: int) -> Scribe:
         cfg = self._cfg
-        return Scribe(person_of(cfg, index), self._rng, state=PersonState(), conflict_free=cfg.conflict_free,
+        return Scribe(person_of(cfg, index), self._rng, state=PersonState(),
+                      conflict_free=cfg.conflict_free,
                       consent_refusal=cfg.consent_refusal_fraction, time_scale=self._time_scale,
                       id_prefix="", ref_tag=f"{cfg.seed}-")
 
@@ -116,7 +120,7 @@ def _in_order(cfg: GeneratorConfig) -> Iterator[Generated]:
     kept = 0
     emitted = 0
     while kept < total or pending:
-        start = min(end_ms, max(start_ms, _warp(start_ms + span_ms * kept // total)))
+        start = _warp(start_ms + span_ms * kept // total, start_ms, end_ms)
         while pending and (kept >= total or pending[0].t_ms <= start):
             item = heapq.heappop(pending)
             emitted += 1
@@ -127,7 +131,7 @@ def _in_order(cfg: GeneratorConfig) -> Iterator[Generated]:
         if kept >= total:
             continue
         scribe = people.next_scribe()
-        any_journey(scribe, min(end_ms, start + rng.randrange(_JITTER_MS)))
+        any_journey(scribe, start + rng.randrange(min(_JITTER_MS, end_ms - start + 1)))
         person_id = scribe.person.person_id
         for t_ms, event, pinned in scribe.out:
             if t_ms <= end_ms:
