@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK := deploy/local/stack.sh
+# Evaluates to `export KAFKA_BOOTSTRAP_SERVERS=… REDIS_URL=…` after starting the local stack.
+WITH_STACK = eval "$$(bash $(STACK) up | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|REDIS_URL)=' | sed 's/^/export /')"
 
 .PHONY: help
 help: ## List the targets
@@ -20,6 +22,12 @@ $(STAMP): pyproject.toml
 
 .PHONY: venv
 venv: $(STAMP) ## Create .venv and install the project with its test extras
+
+.PHONY: tools
+tools: ## Install the system tools the tests use (promtool, from Debian's prometheus package)
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus)" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 .PHONY: check
 check: $(STAMP) ## Lint (ruff) and type-check (mypy --strict)
@@ -35,11 +43,21 @@ down: ## Stop the local Kafka and Redis
 	@bash $(STACK) down
 
 .PHONY: test
-test: $(STAMP) check ## Lint, type-check and run every test against the real Kafka and Redis
-	@eval "$$(bash $(STACK) up | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|REDIS_URL)=')" && \
-	  export KAFKA_BOOTSTRAP_SERVERS REDIS_URL && \
-	  $(BIN)/pytest
+test: $(STAMP) tools check ## Lint, type-check and run every test against the real Kafka and Redis
+	@$(WITH_STACK) && $(BIN)/pytest
 
 .PHONY: unit
 unit: $(STAMP) ## Run the unit tests only (no services)
 	$(BIN)/pytest tests/unit
+
+.PHONY: demo
+demo: $(STAMP) ## The main job: a realistic omnichannel sample through a real worker, summarised
+	@$(WITH_STACK) && $(BIN)/journey-stitcher demo
+
+BENCH_DIR := .cache/bench
+.PHONY: bench-core
+bench-core: $(STAMP) ## Events/s of `replay` over 200k generated events (100k customers), one core
+	@mkdir -p $(BENCH_DIR)
+	@test -s $(BENCH_DIR)/core-200k.jsonl || $(BIN)/journey-stitcher generate --events 200000 \
+	  --customers 100000 --seed 42 --output $(BENCH_DIR)/core-200k.jsonl
+	$(BIN)/python -m journey_stitcher.bench.core $(BENCH_DIR)/core-200k.jsonl --runs 3

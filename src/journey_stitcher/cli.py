@@ -257,3 +257,17 @@ def gateway_command(host: str | None, port: int | None) -> None:
         run_gateway(settings, config, host=host, port=port)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from error
+
+
+@main.command("demo")
+@click.option("--events", default=6000, show_default=True, help="Interactions to generate.")
+@click.option("--customers", default=600, show_default=True, help="People they come from.")
+def demo_command(events: int, customers: int) -> None:
+    """Run a realistic omnichannel sample through a real worker and summarise it."""
+    import asyncio
+
+    from journey_stitcher.demo import run_demo
+
+    settings = _settings()
+    asyncio.run(run_demo(settings.kafka_bootstrap_servers,
+                         settings.redis_url.get_secret_value(), events, customers))

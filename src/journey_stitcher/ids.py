@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 _SEPARATOR = b"\x1f"  # unit separator: cannot occur in the parts' text by accident
 
@@ -40,10 +41,11 @@ def cloudevent_id(event_type: str, *parts: str) -> str:
 class Hasher:
     """Keyed hashing of identifier values: HMAC-SHA256 with a secret pepper."""
 
-    __slots__ = ("_pepper",)
+    __slots__ = ("_cached", "_pepper")
 
     def __init__(self, pepper: bytes | None) -> None:
         self._pepper = pepper
+        self._cached = lru_cache(maxsize=262_144)(self._hash)
 
     @property
     def enabled(self) -> bool:
@@ -53,5 +55,9 @@ class Hasher:
         """The stored form of `value` of identifier type `kind` (the value itself when off)."""
         if self._pepper is None:
             return value
+        return self._cached(kind, value)
+
+    def _hash(self, kind: str, value: str) -> str:
+        assert self._pepper is not None
         mac = hmac.new(self._pepper, kind.encode() + b":" + value.encode(), hashlib.sha256)
         return mac.hexdigest()[:32]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from journey_stitcher.identity.model import CloudEvent
@@ -34,13 +35,13 @@ TOPIC_OF_TYPE: Final[dict[str, str]] = {
 }
 
 
+@lru_cache(maxsize=262_144)  # the same touch times are written again in every context
 def rfc3339(moment: datetime) -> str:
     """`moment` in UTC as RFC 3339 with a `Z`, keeping milli- or microseconds when present."""
-    utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    micros = utc.microsecond
-    if micros:
-        text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
+    utc = moment.astimezone(UTC) if moment.utcoffset() else moment
+    text = utc.replace(tzinfo=None).isoformat()
+    if utc.microsecond and utc.microsecond % 1000 == 0:
+        text = text[:-3]
     return text + "Z"
 
 

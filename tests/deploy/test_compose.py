@@ -111,7 +111,7 @@ def test_kafka_runs_in_kraft_mode(compose: dict[str, Any]) -> None:
 
 
 def test_topics_are_created_with_the_workers_partitions(compose: dict[str, Any]) -> None:
-    """A one-shot service creates the topics with JOURNEY_STITCHER_PARTITIONS partitions before the worker starts."""
+    """A one-shot service creates the topics with the worker's partition count before the worker starts."""
     services = compose["services"]
     partitions = _environment(services["worker"])["JOURNEY_STITCHER_PARTITIONS"]
     script = " ".join(services["topics"]["command"])
@@ -130,7 +130,7 @@ def test_redis_persists_with_an_append_only_file(compose: dict[str, Any]) -> Non
 
 
 def test_worker_and_gateway_are_wired(compose: dict[str, Any]) -> None:
-    """Worker and gateway use the image built from the Dockerfile, reach Kafka and Redis by service name and listen on 6066 / 8080."""
+    """Worker and gateway run the Dockerfile's image, reach Kafka and Redis by name, use 6066 / 8080."""
     services = compose["services"]
     worker, gateway = services["worker"], services["gateway"]
     build = worker["build"]
@@ -188,11 +188,12 @@ def test_prometheus_scrapes_the_services_of_the_stack(compose: dict[str, Any]) -
 
 
 def test_grafana_is_provisioned_with_the_dashboard(compose: dict[str, Any]) -> None:
-    """Grafana mounts the data source and dashboard provisioning, and the provider's path holds the dashboard."""
+    """Grafana mounts its provisioning files, and the dashboard provider's path holds the dashboard."""
     grafana = compose["services"]["grafana"]
     mounts = {target: source for source, target in _bind_mounts(grafana)}
-    assert mounts["/etc/grafana/provisioning/datasources"] == DEPLOY / "grafana" / "provisioning" / "datasources"
-    assert mounts["/etc/grafana/provisioning/dashboards"] == DEPLOY / "grafana" / "provisioning" / "dashboards"
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    assert mounts["/etc/grafana/provisioning/datasources"] == provisioning / "datasources"
+    assert mounts["/etc/grafana/provisioning/dashboards"] == provisioning / "dashboards"
     [provider_file] = (DEPLOY / "grafana" / "provisioning" / "dashboards").glob("*.yaml")
     [provider] = yaml.safe_load(provider_file.read_text(encoding="utf-8"))["providers"]
     dashboards = mounts[provider["options"]["path"]]

@@ -76,6 +76,7 @@ def _pod_spec(deployment: Resource) -> dict[str, Any]:
 
 def _container(deployment: Resource, name: str) -> dict[str, Any]:
     [container] = [c for c in _pod_spec(deployment)["containers"] if c["name"] == name]
+    assert isinstance(container, dict)
     return container
 
 
@@ -127,7 +128,8 @@ def test_base_renders_the_expected_resources(base_resources: list[Resource]) -> 
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS)
-def test_builtin_resources_match_the_kubernetes_schemas(rendering: str, request: pytest.FixtureRequest) -> None:
+def test_builtin_resources_match_the_kubernetes_schemas(rendering: str,
+                                                        request: pytest.FixtureRequest) -> None:
     """Every built-in resource validates strictly against the Kubernetes schemas of the supported versions."""
     resources: list[Resource] = request.getfixturevalue(rendering)
     checked = 0
@@ -135,12 +137,14 @@ def test_builtin_resources_match_the_kubernetes_schemas(rendering: str, request:
         if (resource["apiVersion"], resource["kind"]) in CUSTOM_SCHEMAS:
             continue
         for version in KUBERNETES_VERSIONS:
+            problem = None
             try:
                 kubernetes_validate.validate(resource, version, strict=True)
             except kubernetes_validate.ValidationError as error:
                 where = ".".join(str(part) for part in error.path)
-                pytest.fail(f"{resource['kind']}/{resource['metadata']['name']} (Kubernetes {version}): "
-                            f"{where}: {error.message}")
+                problem = (f"{resource['kind']}/{resource['metadata']['name']} (Kubernetes {version}): "
+                           f"{where}: {error.message}")
+            assert problem is None, problem
             checked += 1
     assert checked >= 2 * 9
 
@@ -256,7 +260,8 @@ def test_scaled_object_scales_the_worker_on_consumer_lag(base_resources: list[Re
     topics = {t["metadata"]["topic"] for t in triggers}
     assert "interactions" in topics
     [deployment] = find(base_resources, "Deployment", WORKER)
-    env = _env_sources(base_resources, _container(deployment, spec["scaleTargetRef"]["envSourceContainerName"]))
+    source_container = _container(deployment, spec["scaleTargetRef"]["envSourceContainerName"])
+    env = _env_sources(base_resources, source_container)
     for trigger in triggers:
         metadata = trigger["metadata"]
         assert metadata["consumerGroup"] == "journey-stitcher"
@@ -306,7 +311,7 @@ def test_gateway_deployment_is_operable(rendering: str, request: pytest.FixtureR
 @pytest.mark.parametrize("rendering", RENDERINGS)
 def test_each_deployment_has_a_disruption_budget_and_a_service(rendering: str,
                                                                request: pytest.FixtureRequest) -> None:
-    """Every Deployment's pods are selected by a PodDisruptionBudget allowing one eviction and by a Service."""
+    """Every Deployment's pods have one PodDisruptionBudget that allows an eviction, and one Service."""
     resources: list[Resource] = request.getfixturevalue(rendering)
     for deployment in find(resources, "Deployment"):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -423,13 +428,16 @@ spec:
     metadata: {labels: {app: app}}
     spec:
       containers:
-        - {name: app, image: "app:1", env: [{name: A, value: "1"}], volumeMounts: [{name: t, mountPath: /tmp}]}
+        - name: app
+          image: "app:1"
+          env: [{name: A, value: "1"}]
+          volumeMounts: [{name: t, mountPath: /tmp}]
       volumes: [{name: t, emptyDir: {}}]
 """
 
 
 def test_renderer_merges_lists_by_key_and_deletes(tmp_path: Path) -> None:
-    """Strategic-merge patches merge containers, env and mounts by key, and `$patch: delete` removes a resource."""
+    """Strategic merge joins containers, env and mounts by key; `$patch: delete` removes a resource."""
     _write(tmp_path, {
         "kustomization.yaml": "resources: [app.yaml, secret.yaml]\nnamespace: ns\n"
                               "images: [{name: app, newName: registry/app, newTag: '2'}]\n"
@@ -437,7 +445,8 @@ def test_renderer_merges_lists_by_key_and_deletes(tmp_path: Path) -> None:
         "app.yaml": DEPLOYMENT,
         "secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
         "patch.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  template:\n"
-                      "    spec:\n      containers:\n        - name: app\n          env: [{name: B, value: '2'}]\n"
+                      "    spec:\n      containers:\n        - name: app\n"
+                      "          env: [{name: B, value: '2'}]\n"
                       "          volumeMounts: [{name: c, mountPath: /c}]\n",
         "delete.yaml": "$patch: delete\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
     })

@@ -102,7 +102,7 @@ def test_every_exported_metric_is_on_the_dashboard(dashboard: dict[str, Any]) ->
 
 
 def test_panels_use_the_datasource_variable(dashboard: dict[str, Any]) -> None:
-    """Panels and targets pick Prometheus through the `datasource` variable, so the dashboard imports anywhere."""
+    """Panels and targets pick Prometheus through the `datasource` variable, so it imports anywhere."""
     [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "datasource"]
     assert variable["type"] == "datasource"
     assert variable["query"] == "prometheus"
@@ -114,11 +114,12 @@ def test_panels_use_the_datasource_variable(dashboard: dict[str, Any]) -> None:
 
 
 def test_throughput_lag_latency_and_dlq_panels(dashboard: dict[str, Any]) -> None:
-    """There are panels for throughput in and out, lag in messages and seconds, latency quantiles and the DLQ by reason."""
+    """There are panels for throughput in/out, lag (messages, seconds), latency quantiles, DLQ by reason."""
     for metric in ("journey_stitcher_events_in_total", "journey_stitcher_events_out_total",
                    "journey_stitcher_consumer_lag_messages", "journey_stitcher_consumer_lag_seconds"):
         assert _panel_using(dashboard, metric, "timeseries"), metric
-    for histogram in ("journey_stitcher_processing_seconds_bucket", "journey_stitcher_end_to_end_seconds_bucket"):
+    histograms = ("journey_stitcher_processing_seconds_bucket", "journey_stitcher_end_to_end_seconds_bucket")
+    for histogram in histograms:
         [panel] = _panel_using(dashboard, histogram, "timeseries")
         assert any("histogram_quantile(0.99" in t["expr"] for t in panel["targets"]), histogram
         assert panel["fieldConfig"]["defaults"]["unit"] == "s"
@@ -131,7 +132,7 @@ def test_throughput_lag_latency_and_dlq_panels(dashboard: dict[str, Any]) -> Non
 
 
 def test_handoff_matrix_panel(dashboard: dict[str, Any]) -> None:
-    """The handoff matrix is a table of handoffs over the range, grouped from channel (rows) by to channel (columns)."""
+    """The handoff matrix tables handoffs over the range: from channel in rows, to channel in columns."""
     [matrix] = _panel_using(dashboard, "journey_stitcher_handoffs_total", "table")
     [target] = matrix["targets"]
     assert re.search(r"by \(from_channel, to_channel\)", target["expr"])

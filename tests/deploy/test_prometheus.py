@@ -35,17 +35,12 @@ REQUIRED_ALERTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    """The promtool executable; the test fails (never skips) when it is missing."""
-    path = shutil.which("promtool")
-    if path is None:
+def _run(*arguments: str | Path) -> str:
+    """promtool's output for `arguments`; the test fails (never skips) when promtool is missing."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
         pytest.fail(f"promtool not found on PATH: install it with `{INSTALL}` (Debian package "
                     "prometheus); the deploy tests need it to check the alert rules", pytrace=False)
-    return path
-
-
-def _run(promtool: str, *arguments: str | Path) -> str:
     result = subprocess.run([promtool, *map(str, arguments)], capture_output=True, text=True,
                             timeout=60, check=False, cwd=PROMETHEUS)
     output = result.stdout + result.stderr
@@ -58,26 +53,26 @@ def _rules() -> list[dict[str, Any]]:
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 
-def test_alert_rules_pass_promtool_check(promtool: str) -> None:
+def test_alert_rules_pass_promtool_check() -> None:
     """`promtool check rules` accepts alerts.yml."""
-    output = _run(promtool, "check", "rules", ALERTS)
+    output = _run("check", "rules", ALERTS)
     assert f"SUCCESS: {len(_rules())} rules found" in output
 
 
-def test_prometheus_config_passes_promtool_check(promtool: str) -> None:
+def test_prometheus_config_passes_promtool_check() -> None:
     """`promtool check config` accepts prometheus.yml and the rule files it loads."""
-    output = _run(promtool, "check", "config", CONFIG)
+    output = _run("check", "config", CONFIG)
     assert "is valid prometheus config file" in output
 
 
-def test_alert_rules_unit_tests_pass(promtool: str) -> None:
+def test_alert_rules_unit_tests_pass() -> None:
     """`promtool test rules` passes alerts.test.yml."""
-    output = _run(promtool, "test", "rules", ALERT_TESTS)
+    output = _run("test", "rules", ALERT_TESTS)
     assert "SUCCESS" in output
 
 
 def test_required_alerts_exist() -> None:
-    """There are alerts for growing lag, lag seconds above the SLO, DLQ rate, worker not ready and Redis errors."""
+    """There are alerts for growing lag, lag above the SLO, DLQ rate, worker not ready and Redis errors."""
     rules = {rule["alert"]: rule for rule in _rules() if "alert" in rule}
     for name, metric in REQUIRED_ALERTS.items():
         assert name in rules, name
@@ -94,7 +89,7 @@ def test_alerts_use_only_exported_metrics() -> None:
 
 
 def test_alerts_are_labelled_and_documented() -> None:
-    """Every alert has a severity, a summary, a description and a runbook section that exists in deploy/README.md."""
+    """Every alert has a severity, a summary, a description and a runbook section in deploy/README.md."""
     headings = {re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
                 for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("#")}
     for rule in _rules():
@@ -109,7 +104,8 @@ def test_every_alert_is_unit_tested_firing_and_silent() -> None:
     """alerts.test.yml makes every alert fire once and stay silent at least once."""
     tests = yaml.safe_load(ALERT_TESTS.read_text(encoding="utf-8"))
     assert tests["rule_files"] == [ALERTS.name]
-    fired, silent = set(), set()
+    fired: set[str] = set()
+    silent: set[str] = set()
     for case in tests["tests"]:
         for check in case.get("alert_rule_test", []):
             (fired if check.get("exp_alerts") else silent).add(check["alertname"])

@@ -177,15 +177,17 @@ def test_conflict_free_traffic_never_links_two_people() -> None:
 
 
 def test_conflict_free_events_never_glue_profiles_without_verification() -> None:
-    """In conflict-free mode an event either carries one identifier or, when it carries a
-    verified one, only verified identifiers besides anonymous cookies and device ids."""
+    """In conflict-free mode an event carries one identifier and no owned reference, or only
+    owned references, or a verified identifier and no unverified one but cookies and device
+    ids: whatever the arrival order, nothing links two profiles without verification."""
     for event in generate_events(CONFLICT_FREE):
         identifiers = event["identifiers"]
         if any(i["verified"] for i in identifiers):
             assert all(i["verified"] or i["type"] in {"cookie_id", "device_id"}
                        for i in identifiers), event
-        else:
-            assert len(identifiers) <= 1, event
+        elif identifiers:
+            assert len(identifiers) == 1, event
+            assert not OWNED & event.get("refs", {}).keys(), event
 
 
 def test_default_traffic_contains_real_world_conflicts() -> None:

@@ -64,7 +64,8 @@ class Scribe:
 
     def __init__(self, person: Person, rng: Random, *, state: PersonState | None = None,
                  conflict_free: bool = False, consent_refusal: float = 0.0,
-                 time_scale: float = 1.0, id_prefix: str | None = None, ref_tag: str = "") -> None:
+                 time_scale: float = 1.0, id_prefix: str | None = None, ref_tag: str = "",
+                 contact_refs: bool = True) -> None:
         self.person = person
         self.rng = rng
         self.state = state if state is not None else PersonState()
@@ -76,6 +77,12 @@ class Scribe:
         # Events get ids `<id_prefix><n>`; with an empty prefix the caller sets them.
         self.id_prefix = id_prefix if id_prefix is not None else f"evt-{person.person_id}-"
         self.ref_tag = ref_tag
+        # Whether an event with identifiers but no verified one (a cookie, a typed e-mail, the
+        # phone of an SMS) may carry owned references: arriving before the owner's events, it
+        # would tie the reference to a separate profile that only an unverified link could
+        # join. Conflict-free traffic keeps owned references to verified or reference-only
+        # events (a courier scan).
+        self.contact_refs = contact_refs
         self.out: list[Stamped] = []
 
     # -- time ---------------------------------------------------------------------------
@@ -185,6 +192,10 @@ class Scribe:
         if touchpoint not in SUPPORTS[channel]:
             raise ValueError(f"generator bug: {touchpoint!r} is not supported on {channel!r}")
         owned = refs is not None and not OWNED_REFS.isdisjoint(refs)
+        if (owned and refs is not None and not self.contact_refs and identifiers
+                and not any(identifier["verified"] for identifier in identifiers)):
+            refs = {kind: value for kind, value in refs.items() if kind not in OWNED_REFS}
+            owned = False
         if not identifiers and not owned:
             raise ValueError("generator bug: an event without identity")
         event: Event = {

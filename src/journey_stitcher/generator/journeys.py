@@ -62,7 +62,7 @@ def discover(s: Scribe, t: int, product: str) -> tuple[int, int | None]:
     person, rng = s.person, s.rng
     refs = {"product_id": product}
     roll = rng.random()
-    if person.anonymous or roll < 0.4:
+    if person.anonymous or not s.state.registered or roll < 0.4:  # no e-mail before sign-up
         device = _device(s, "smartphone", 0.7)
         s.emit(t, "ads", "discover", [ident("cookie_id", s.cookie(device))], refs=refs,
                device=device, attributes={"campaign": rng.choice(CAMPAIGNS), "placement": "display"})

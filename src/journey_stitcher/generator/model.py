@@ -205,7 +205,7 @@ def make_person(index: int, *, seed: int = 0, anonymous: bool = False,
     devices = _devices(rng, index, seed, anonymous)
     loyalty = None
     if rng.random() < 0.4:
-        loyalty = f"FID{_scramble(index, 48_271, seed, _LOYALTY_SPACE) + 100_000_000:09d}"
+        loyalty = f"FID{_scramble(index, 16_807, seed, _LOYALTY_SPACE) + 100_000_000:09d}"
     iot = f"iot-{rng.getrandbits(24):06x}{index:x}" if rng.random() < 0.05 else None
     duplicate = None
     if not conflict_free and not anonymous:

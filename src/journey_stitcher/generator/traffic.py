@@ -103,7 +103,7 @@ class _Population:
         return Scribe(person_of(cfg, index), self._rng, state=PersonState(),
                       conflict_free=cfg.conflict_free,
                       consent_refusal=cfg.consent_refusal_fraction, time_scale=self._time_scale,
-                      id_prefix="", ref_tag=f"{cfg.seed}-")
+                      id_prefix="", ref_tag=f"{cfg.seed}-", contact_refs=not cfg.conflict_free)
 
 
 def _in_order(cfg: GeneratorConfig) -> Iterator[Generated]:
