@@ -46,7 +46,7 @@ class _Found:
 
     def link_types(self) -> list[str]:
         kinds = [identifier.type for identifier in self.identifiers]
-        kinds += [ref.split(":", 1)[0] for ref in self.refs]
+        kinds += [ref.removeprefix(REF_PREFIX).split(":", 1)[0] for ref in self.refs]
         return sorted(set(kinds))
 
 

@@ -112,6 +112,31 @@ def test_merged_journeys_keep_their_ids_and_move_to_the_survivor(story: Story) -
     assert out[0]["data"]["previous_event_id"] == anon[0]["data"]["event_id"]
 
 
+def test_a_profile_reached_through_its_order_merges_into_the_buyer(story: Story) -> None:
+    """The SMS about an order made a profile of its phone; when the buyer's verified account
+    shows up with that order, the order's profile joins the buyer's."""
+    by_sms = story.tell("sms", "order_delivery", "2026-03-01T09:00:00Z",
+                        verified=[("phone", "+393471231234")], refs={"order_id": "O-9"})
+    buyer = story.tell("app", "inform", "2026-03-01T09:05:00Z", verified=[("customer_id", "C-9")])
+    out = story.tell("web", "pay", "2026-03-01T09:10:00Z", verified=[("customer_id", "C-9")],
+                     refs={"order_id": "O-9"})
+    assert out[0]["type"] == "identity.merged"
+    assert out[0]["data"]["survivor_id"] == buyer[0]["subject"]
+    assert out[0]["data"]["merged_id"] == by_sms[0]["subject"]
+    assert out[0]["data"]["identifier_types"] == ["order_id"]
+
+
+def test_an_order_alone_never_merges_without_a_verified_identifier(story: Story) -> None:
+    """A typed-in e-mail next to someone else's order number glues nobody together."""
+    story.tell("web", "purchase", "2026-03-01T09:00:00Z", verified=[("customer_id", "C-1")],
+               refs={"order_id": "O-1"}, outcome="completed")
+    story.tell("email", "inform", "2026-03-01T09:05:00Z", ids=[("email", "x@y.com")])
+    out = story.tell("web", "support", "2026-03-01T09:10:00Z", ids=[("email", "x@y.com")],
+                     refs={"order_id": "O-1"})
+    assert out[0]["type"] == "identity.conflict"
+    assert out[0]["data"]["reason"] == "unverified_link"
+
+
 def test_survivor_owns_the_highest_priority_verified_identifier(story: Story) -> None:
     """When a verified e-mail and a verified customer id meet, the customer id's owner wins."""
     by_email = story.tell("email", "inform", "2026-03-01T09:00:00Z", verified=[("email", "e@x.com")])
