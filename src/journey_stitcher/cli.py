@@ -178,17 +178,17 @@ def _publish_vendor_file(
     import orjson
     from rich.progress import Progress
 
-    from journey_stitcher.adapters import ADAPTERS
     from journey_stitcher.gateway.files import adapt_file, publish_payloads, rejection_lines
-    from journey_stitcher.gateway.main import build_producer
+    from journey_stitcher.gateway.main import adapters_for, build_producer
     from journey_stitcher.gateway.producer import KafkaUnavailable
 
-    adapter = ADAPTERS.get(adapter_name)
+    settings = _settings()
+    adapters = adapters_for(settings)
+    adapter = adapters.get(adapter_name)
     if adapter is None:
-        raise click.BadParameter(f"{adapter_name!r}; known: {', '.join(sorted(ADAPTERS))}",
+        raise click.BadParameter(f"{adapter_name!r}; known: {', '.join(sorted(adapters))}",
                                  param_hint="--adapter")
     headers = dict(_header(value) for value in header_values)
-    settings = _settings()
     with ExitStack() as stack:
         data = _open(stack, input_path, "rb", sys.stdin.buffer).read()
     payloads = adapt_file(adapter_name, adapter, data, headers, datetime.now(UTC))

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     gateway_send_timeout_seconds: float = Field(10.0, gt=0)  # Kafka must acknowledge within
     gateway_retry_after_seconds: int = Field(5, ge=1)  # Retry-After of a 503
     twilio_auth_token: SecretStr | None = None  # X-Twilio-Signature
+    # The company's phone lines (E.164) → touchpoint of calls and texts on them, as JSON:
+    # {"+390212345600": "inform", "+390212345699": "support"}; other numbers: the default.
+    twilio_lines: dict[str, str] = Field(default_factory=dict)
+    twilio_default_touchpoint: str = "support"
     sendgrid_public_key: SecretStr | None = None  # Signed Event Webhook verification key
     shopify_secret: SecretStr | None = None  # X-Shopify-Hmac-Sha256
     ingest_secret: SecretStr | None = None  # X-Ingest-Secret (canonical, csv, segment)

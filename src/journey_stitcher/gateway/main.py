@@ -10,6 +10,8 @@ import logging
 
 from aiohttp import web
 
+from journey_stitcher.adapters import Adapter, build_adapters
+from journey_stitcher.adapters.twilio import TwilioConfig
 from journey_stitcher.config import StitcherConfig
 from journey_stitcher.gateway.app import PathOnlyAccessLogger, create_gateway
 from journey_stitcher.gateway.producer import InteractionProducer
@@ -48,7 +50,7 @@ def run_gateway(
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     producer = build_producer(settings, config)
-    app = create_gateway(settings, producer)  # raises before binding the port
+    app = create_gateway(settings, producer, adapters=adapters_for(settings))  # raises before binding
     if settings.pepper_is_development:
         log.warning("no JOURNEY_STITCHER_PEPPER set: partition keys use the development pepper")
     bind_host, bind_port = host or settings.gateway_host, port or settings.gateway_port
@@ -61,3 +63,10 @@ def run_gateway(
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
         print=None,
     )
+
+
+def adapters_for(settings: Settings) -> dict[str, Adapter]:
+    """The adapter registry with the deployment's own mappings (the Twilio lines)."""
+    twilio = TwilioConfig(lines=dict(settings.twilio_lines),
+                          default_touchpoint=settings.twilio_default_touchpoint)
+    return build_adapters(twilio=twilio)
