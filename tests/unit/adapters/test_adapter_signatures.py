@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,8 @@ def _vector(path: Path) -> dict[str, Any]:
     return vector
 
 
-@pytest.mark.skipif(not _VECTORS, reason="the published SendGrid vectors are not in this workspace")
+@pytest.mark.skipif(not _VECTORS and not os.environ.get("CI"),
+                    reason="the published SendGrid vectors are not beside this checkout (outside CI only)")
 @pytest.mark.parametrize("path", _VECTORS, ids=[p.name for p in _VECTORS])
 def test_sendgrid_published_vectors_verify_and_their_negatives_do_not(path: Path) -> None:
     """SendGrid's SDK test vectors: the real signature verifies, each tampered variant fails."""

@@ -10,6 +10,7 @@ A verdict per item, in order: ``event:<touchpoint>``, ``rejected:<reason>`` or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,10 @@ SENDGRID: dict[str, list[str]] = {
     "signature_vector_nodejs.json": ["rejected:no_identity"],  # {"event": "test_event"}, no email
 }
 
+# CI always has shared/ beside the checkout: there a missing folder fails instead of skipping.
 pytestmark = pytest.mark.skipif(
-    not VENDOR_SAMPLES.is_dir(), reason="no ../shared/vendor-samples in this workspace"
+    not VENDOR_SAMPLES.is_dir() and not os.environ.get("CI"),
+    reason="no ../shared/vendor-samples beside this checkout (outside CI only)",
 )
 
 
