@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -222,6 +221,5 @@ async def _distinct_at_least(deployment: Deployment, topics: list[str], count: i
         distinct = {r.event["id"] for r in records}
         if len(distinct) >= count:
             return records
-        at_least = len(records) + (count - len(distinct))
-        await asyncio.sleep(0)  # the next read starts from the beginning again
+        at_least = len(records) + (count - len(distinct))  # the next read starts over
     raise AssertionError("the restarted worker never caught up")
