@@ -46,7 +46,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def cloudevent(
-    *, source: str, event_type: str, event_id: str, subject: str, time: datetime,
+    *, source: str, event_type: str, event_id: str, subject: str, time: str,
     data: dict[str, Any],
 ) -> CloudEvent:
     """One output event; `subject` (and the Kafka key) is the customer id."""
@@ -56,7 +56,7 @@ def cloudevent(
         "source": source,
         "type": event_type,
         "subject": subject,
-        "time": rfc3339(time),
+        "time": time,
         "datacontenttype": "application/json",
         "dataschema": f"{SCHEMA_BASE}{event_type}.v1.json",
         "data": data,

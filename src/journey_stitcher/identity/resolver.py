@@ -63,7 +63,7 @@ class _Outcome:
         event_id = ids.cloudevent_id(event_type, self.event.event_id, str(len(self.outputs)))
         self.outputs.append(cloudevent(
             source=self.source, event_type=event_type, event_id=event_id, subject=subject,
-            time=self.event.occurred_at, data=data,
+            time=self.event.at, data=data,
         ))
 
     def conflict(self, customers: list[str], kind: str | None, reason: str) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from journey_stitcher.outputs import rfc3339
+
 Outcome = Literal["started", "completed", "failed", "abandoned"]
 OUTCOMES: frozenset[str] = frozenset({"started", "completed", "failed", "abandoned"})
 
@@ -46,3 +48,10 @@ class Interaction:  # not frozen: building frozen dataclasses costs ~3 µs an ev
     attributes: Mapping[str, Any] | None = None
     # Set instead of rejecting when configuration turns the capability check into a flag (§7.7).
     capability_violation: bool = False
+    # `occurred_at` as outputs write it: the input's own text when it is in UTC (`…Z`), so
+    # `time` is exactly the interaction's `occurred_at`; otherwise converted to UTC.
+    occurred_at_text: str = ""
+
+    @property
+    def at(self) -> str:
+        return self.occurred_at_text or rfc3339(self.occurred_at)

@@ -135,7 +135,13 @@ def _build(doc: dict[str, Any]) -> Interaction:
         source=_string(doc["source"], "source") if "source" in doc else None,
         consent_stitching=_consent(doc["consent"]) if "consent" in doc else True,
         attributes=_attributes(doc["attributes"]) if "attributes" in doc else None,
+        occurred_at_text=_utc_text(doc["occurred_at"]),
     )
+
+
+def _utc_text(text: str) -> str:
+    """The input's timestamp text when it is already UTC (`Z`); "" to convert it."""
+    return text.upper() if text[-1:] in ("Z", "z") else ""
 
 
 def _identifiers(items: object) -> tuple[Identifier, ...]:

@@ -113,7 +113,8 @@ class JourneyEngine:
         assert touchpoint.family is not None  # only `identify` has no family
         refs = {name: value for name, value in event.refs.items() if name in self._journey_refs}
         device = self._normalizer.hash_device(event.device.id) if event.device else None
-        touch = Touch(event.occurred_at, event.event_id, event.channel, event.touchpoint, device)
+        touch = Touch(event.occurred_at, event.event_id, event.channel, event.touchpoint, device,
+                      event.at)
         journey = self._assign(state, event, touchpoint.family, refs)
         outputs: list[CloudEvent] = []
         if journey is None:
@@ -216,7 +217,7 @@ class JourneyEngine:
             "channel": touch.channel,
             "touchpoint": touch.touchpoint,
             "phase": touchpoint.phase,
-            "occurred_at": rfc3339(touch.occurred_at),
+            "occurred_at": touch.at,
             "refs": refs,
             "device_id": touch.device_id,
             "capability_violation": flagged,
@@ -225,7 +226,7 @@ class JourneyEngine:
         return cloudevent(
             source=self._source, event_type=event_type,
             event_id=ids.cloudevent_id(event_type, journey.id, *unique),
-            subject=state.customer_id, time=touch.occurred_at, data=data,
+            subject=state.customer_id, time=touch.at, data=data,
         )
 
     def _started(
@@ -262,7 +263,7 @@ class JourneyEngine:
             "assisted_to": self._catalog.channels[touch.channel].assisted,
             "context": {
                 "touchpoints": [{"channel": t.channel, "touchpoint": t.touchpoint,
-                                 "occurred_at": rfc3339(t.occurred_at)} for t in so_far],
+                                 "occurred_at": t.at} for t in so_far],
                 "refs": {name: list(values) for name, values in journey.refs.items()},
             },
         }
@@ -311,5 +312,5 @@ def _seconds(delta: Any) -> float:
 def _side(touch: Touch) -> dict[str, Any]:
     return {
         "event_id": touch.event_id, "channel": touch.channel, "touchpoint": touch.touchpoint,
-        "device_id": touch.device_id, "occurred_at": rfc3339(touch.occurred_at),
+        "device_id": touch.device_id, "occurred_at": touch.at,
     }

@@ -21,6 +21,7 @@ class Touch:
     channel: str
     touchpoint: str
     device_id: str | None = None
+    at: str = ""  # occurred_at as outputs write it (see Interaction.at)
 
 
 @dataclass(slots=True)

@@ -51,13 +51,13 @@ def _encode_journey(journey: Journey) -> dict[str, Any]:
     return {
         "i": journey.id, "f": journey.family, "s": journey.status, "r": journey.refs,
         "d": to_micros(journey.completed_at) if journey.completed_at else None,
-        "t": [[to_micros(t.occurred_at), t.event_id, t.channel, t.touchpoint, t.device_id]
+        "t": [[to_micros(t.occurred_at), t.event_id, t.channel, t.touchpoint, t.device_id, t.at]
               for t in journey.touches],
     }
 
 
 def _decode_journey(data: dict[str, Any]) -> Journey:
-    touches = [Touch(from_micros(t[0]), t[1], t[2], t[3], t[4]) for t in data["t"]]
+    touches = [Touch(from_micros(t[0]), t[1], t[2], t[3], t[4], t[5]) for t in data["t"]]
     completed = from_micros(data["d"]) if data["d"] is not None else None
     return Journey(data["i"], data["f"], data["s"], touches, data["r"], completed)
 

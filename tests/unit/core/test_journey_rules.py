@@ -226,3 +226,13 @@ def test_outputs_follow_the_spec_order(story: Story) -> None:
                      ids=[("cookie_id", "ck")], outcome="completed")
     assert types(out) == ["identity.merged", "journey.continued", "journey.handoff",
                           "journey.completed"]
+
+
+def test_time_is_the_interactions_own_occurred_at(story: Story) -> None:
+    """`time` repeats the interaction's `occurred_at` as written when it is in UTC, and in UTC
+    when it was written with another offset."""
+    first = story.tell("web", "inform", "2026-03-01T10:00:00.000Z", verified=ANNA)
+    second = story.tell("app", "compare", "2026-03-01T11:30:00+01:00", verified=ANNA)
+    assert first[0]["time"] == first[0]["data"]["occurred_at"] == "2026-03-01T10:00:00.000Z"
+    assert second[0]["time"] == "2026-03-01T10:30:00Z"
+    assert second[1]["data"]["from"]["occurred_at"] == "2026-03-01T10:00:00.000Z"
