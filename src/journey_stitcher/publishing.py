@@ -9,6 +9,7 @@ identity stage gives them their dead-letter reason, exactly as for any other pro
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,13 +66,17 @@ async def publish_lines(
     await producer.start()
     try:
         pending: list[asyncio.Future[object]] = []
+        stamp = 0
         for raw in lines:
             line = raw.rstrip(b"\r\n")
             if not line.strip():
                 continue
             key = keys(line)
             report.unkeyed += key is None
-            pending.append(await producer.send(topic, line, key=key))
+            # Strictly increasing timestamps: the file's order is the order of arrival, which
+            # the worker restores across partitions from them (worker.ordering).
+            stamp = max(int(time.time() * 1000), stamp + 1)
+            pending.append(await producer.send(topic, line, key=key, timestamp_ms=stamp))
             if len(pending) >= chunk:
                 await _settle(pending, report, progress)
         await _settle(pending, report, progress)

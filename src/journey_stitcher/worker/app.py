@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka.errors import KafkaError
+from faust.types import TP
 from redis.asyncio import Redis
 
 from journey_stitcher.config import StitcherConfig
 from journey_stitcher.kafka import ensure_topics
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
+from journey_stitcher.worker.ordering import ArrivalMerge
 from journey_stitcher.worker.records import OutgoingRecord, Topics
 from journey_stitcher.worker.stages import IdentityStage, Incoming, JourneyStage
 
@@ -42,7 +44,8 @@ class FaustSender:
         while records:
             try:
                 producer = self._app.producer
-                pending = [await producer.send(r.topic, r.key, r.value, None, None, r.headers)
+                pending = [await producer.send(r.topic, r.key, r.value, None,
+                                               _seconds(r.timestamp_ms), r.headers)
                            for r in records]
                 await asyncio.gather(*pending)
                 return
@@ -52,9 +55,54 @@ class FaustSender:
                 delay = min(delay * 2, self._ceiling)
 
 
+def _seconds(timestamp_ms: int | None) -> float | None:
+    return timestamp_ms / 1000.0 if timestamp_ms is not None else None
+
+
 def _incoming(event: Any) -> Incoming:
     message = event.message
-    return Incoming(message.value, message.key, message.topic, message.partition, message.offset)
+    stamp = round(message.timestamp * 1000) if message.timestamp else 0
+    return Incoming(message.value, message.key, message.topic, message.partition,
+                    message.offset, stamp)
+
+
+class InArrivalOrder:
+    """Takes a Faust stream in batches and hands them on in arrival order across partitions
+    (`worker.ordering`). Held events are acknowledged only once processed: each gets an extra
+    reference, released by `done`, so their offsets cannot be committed before."""
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self._app = app
+        self._topic = topic
+        self._merge: ArrivalMerge[Any] = ArrivalMerge()
+        self._last_offset: dict[int, int] = {}
+
+    def arrange(self, events: Sequence[Any]) -> list[Any]:
+        """Queue a batch; the events that may be processed now, oldest first."""
+        assigned = {tp.partition for tp in self._app.consumer.assignment()
+                    if tp.topic == self._topic}
+        for event in self._merge.forget(assigned):  # revoked: the new owner redelivers them
+            event.ack()
+        self._merge.expect(assigned)
+        for event in events:
+            message = event.message
+            message.incref()  # acknowledged by `done`, not by the end of the batch
+            self._merge.add(message.partition, _incoming(event).timestamp_ms, event)
+            self._last_offset[message.partition] = message.offset
+        return self._merge.release(self._behind)
+
+    def _behind(self, partition: int) -> bool:
+        """True when the partition has records this worker has not consumed yet."""
+        # Faust types it int; aiokafka answers None before the partition's first fetch.
+        highwater = cast("int | None", self._app.consumer.highwater(TP(self._topic, partition)))
+        if highwater is None:
+            return False
+        return self._last_offset.get(partition, -1) + 1 < highwater
+
+    @staticmethod
+    def done(events: Sequence[Any]) -> None:
+        for event in events:
+            event.ack()
 
 
 def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> faust.App:
@@ -88,18 +136,26 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
 
     @app.agent(interactions, concurrency=1, name="identity")
     async def identity_agent(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size,
-                                                within=settings.batch_timeout_seconds):
-            records = await identity.process([_incoming(e) for e in events])
-            await sender.send_all(records)
+        ordered = InArrivalOrder(app, topics.interactions)
+        async for batch in stream.take_events(settings.batch_size,
+                                               within=settings.batch_timeout_seconds):
+            events = ordered.arrange(batch)
+            if events:
+                records = await identity.process([_incoming(e) for e in events])
+                await sender.send_all(records)
+                ordered.done(events)
 
     @app.agent(resolved, concurrency=1, name="journeys")
     async def journey_agent(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size,
-                                                within=settings.batch_timeout_seconds):
-            async with journey_lock:
-                records = await journeys.process([_incoming(e) for e in events])
-                await sender.send_all(records)
+        ordered = InArrivalOrder(app, topics.resolved)
+        async for batch in stream.take_events(settings.batch_size,
+                                               within=settings.batch_timeout_seconds):
+            events = ordered.arrange(batch)
+            if events:
+                async with journey_lock:
+                    records = await journeys.process([_incoming(e) for e in events])
+                    await sender.send_all(records)
+                ordered.done(events)
 
     @app.timer(settings.abandonment_interval_seconds)  # type: ignore[untyped-decorator]
     async def abandonment() -> None:

@@ -25,6 +25,7 @@ class OutgoingRecord:
     key: bytes | None
     value: bytes
     headers: Headers | None = None
+    timestamp_ms: int | None = None  # None: the producer's clock
 
 
 class Sender(Protocol):

@@ -55,6 +55,7 @@ class Incoming:
     topic: str
     partition: int
     offset: int
+    timestamp_ms: int = 0  # when the interaction arrived (the record timestamp)
 
 
 class Retrying:
@@ -187,7 +188,10 @@ class IdentityStage(_Stage):
             "c": resolution.customer_id, "m": resolution.merged_ids, "d": resolution.duplicate,
             "e": orjson.Fragment(message.value),
         })
-        return OutgoingRecord(self._topics.resolved, resolution.customer_id.encode(), value)
+        # Keeps the interaction's arrival time, so the journey stage can merge its partitions
+        # back into arrival order too.
+        return OutgoingRecord(self._topics.resolved, resolution.customer_id.encode(), value,
+                              timestamp_ms=message.timestamp_ms or None)
 
     def _dead_letter(self, message: Incoming, rejection: InvalidInput) -> OutgoingRecord:
         return dead_letter(self._topics.dlq, message.value, message.key, rejection.reason,
