@@ -213,3 +213,45 @@ async def _distinct_at_least(deployment: Deployment, topics: list[str], count: i
             return records
         at_least = len(records) + (count - len(distinct))  # the next read starts over
     raise AssertionError("the restarted worker never caught up")
+
+
+async def test_a_second_worker_joining_mid_run_changes_nothing(
+    endpoints: tuple[str, str], tmp_path: Path
+) -> None:
+    """A second worker joining in the middle of a run takes over partitions (a rebalance);
+    every interaction is still placed, once or in identical duplicates, grouped as in replay."""
+    deployment = Deployment(*endpoints, partitions=8)
+    lines = traffic(events=2500, customers=250, seed=15)
+    expected = replay_outputs(lines)
+    await deployment.publish(lines)
+    topics = [deployment.topic(t) for t in OUTPUTS]
+    first = Worker(deployment, tmp_path / "first.log", JOURNEY_STITCHER_BATCH_SIZE="50")
+    try:
+        await read_topics(deployment.bootstrap, topics, at_least=len(expected) // 4, timeout=180)
+        second = Worker(deployment, tmp_path / "second.log", JOURNEY_STITCHER_BATCH_SIZE="50")
+        try:
+            so_far = await read_topics(deployment.bootstrap, topics, at_least=0, timeout=30)
+            assert len(so_far) < len(expected), "the first worker finished before the second came"
+            records = await _distinct_placements(deployment, topics, len(placements(expected)))
+        finally:
+            assert second.stop() == 0
+    finally:
+        assert first.stop() == 0
+    emitted = list({r.event["id"]: r.event for r in records}.values())
+    assert customer_groups(emitted) == customer_groups(expected)
+    everything = {e["data"]["event_id"] for e in placements(expected)}
+    assert journey_groups(emitted, everything) == journey_groups(expected, everything)
+
+
+async def _distinct_placements(deployment: Deployment, topics: list[str], count: int) -> list[Record]:
+    """Read until `count` distinct interactions were placed in journeys."""
+    at_least = count
+    for _ in range(20):
+        records = await read_topics(deployment.bootstrap, topics, at_least=at_least, timeout=180,
+                                    settle=1.0)
+        placed = {r.event["data"]["event_id"] for r in records
+                  if r.event["type"] in ("journey.started", "journey.continued")}
+        if len(placed) >= count:
+            return records
+        at_least = len(records) + (count - len(placed))
+    raise AssertionError("the workers never placed every interaction")

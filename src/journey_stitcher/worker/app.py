@@ -81,8 +81,8 @@ class InArrivalOrder:
         """Queue a batch; the events that may be processed now, oldest first."""
         assigned = {tp.partition for tp in self._app.consumer.assignment()
                     if tp.topic == self._topic}
-        for event in self._merge.forget(assigned):  # revoked: the new owner redelivers them
-            event.ack()
+        for event in self._merge.forget(assigned):  # revoked: the new owner processes them
+            event.message.decref()  # dropped unacknowledged, so never committed
         self._merge.expect(assigned)
         for event in events:
             message = event.message
@@ -120,6 +120,11 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_in_thread=False,
+        # Held events (InArrivalOrder) stay unacknowledged until processed, so a rebalance
+        # must not wait for every delivered event to be acknowledged: it would wait forever.
+        # What was not acknowledged is redelivered to the new owner; outputs are
+        # deterministic and state changes atomic, so that costs duplicates, never errors.
+        stream_wait_empty=False,
     )
     topics = Topics.from_settings(settings)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
