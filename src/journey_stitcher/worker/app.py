@@ -56,7 +56,9 @@ class FaustSender:
 
 
 def _seconds(timestamp_ms: int | None) -> float | None:
-    return timestamp_ms / 1000.0 if timestamp_ms is not None else None
+    """Faust's producer takes seconds and truncates `seconds * 1000` back: the half
+    millisecond keeps float rounding from moving a timestamp one millisecond earlier."""
+    return (timestamp_ms + 0.5) / 1000.0 if timestamp_ms is not None else None
 
 
 def _incoming(event: Any) -> Incoming:
