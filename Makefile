@@ -47,7 +47,7 @@ test: $(STAMP) tools check ## Lint, type-check and run every test against the re
 	@$(WITH_STACK) && $(BIN)/pytest
 
 .PHONY: unit
-unit: $(STAMP) ## Run the unit tests only (no services)
+unit: $(STAMP) tools ## Run the unit tests only (no services; promtool checks the metrics page)
 	$(BIN)/pytest tests/unit
 
 .PHONY: demo
@@ -61,3 +61,14 @@ bench-core: $(STAMP) ## Events/s of `replay` over 200k generated events (100k cu
 	@test -s $(BENCH_DIR)/core-200k.jsonl || $(BIN)/journey-stitcher generate --events 200000 \
 	  --customers 100000 --seed 42 --output $(BENCH_DIR)/core-200k.jsonl
 	$(BIN)/python -m journey_stitcher.bench.core $(BENCH_DIR)/core-200k.jsonl --runs 3
+
+BENCH_EVENTS ?= 1000000
+BENCH_CUSTOMERS ?= 200000
+BENCH_NAIVE_EVENTS ?= 10000
+BENCH_LATENCY_SECONDS ?= 30
+.PHONY: bench
+bench: $(STAMP) ## Worker end to end on the local Kafka/Redis (BENCH_EVENTS, BENCH_CUSTOMERS, …)
+	@mkdir -p $(BENCH_DIR) bench-results
+	@$(WITH_STACK) && $(BIN)/python -m journey_stitcher.bench.pipeline --events $(BENCH_EVENTS) \
+	  --customers $(BENCH_CUSTOMERS) --naive-events $(BENCH_NAIVE_EVENTS) \
+	  --latency-seconds $(BENCH_LATENCY_SECONDS) --cache $(BENCH_DIR) --report bench-results/report.json

@@ -87,8 +87,10 @@ def _open(stack: ExitStack, path: str, mode: str, dash: BinaryIO) -> BinaryIO:
 def _register_optional_commands() -> None:
     """Commands that live with their subsystem register here."""
     from journey_stitcher.generator.cli import generate
+    from journey_stitcher.ops.cli import lag_command
 
     main.add_command(generate)
+    main.add_command(lag_command)
 
 
 _register_optional_commands()
@@ -97,15 +99,24 @@ _register_optional_commands()
 @main.command("worker")
 def worker_command() -> None:
     """Run the streaming worker (configuration from the environment; see the README)."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from journey_stitcher.kafka import kafka_client_options
     from journey_stitcher.worker.app import run_worker
 
     settings = _settings()
     try:
         config = load_config(settings.config)
         settings.pepper_bytes()
+        kafka_client_options(settings)  # incomplete Kafka security stops here, named
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from error
-    run_worker(settings, config)
+    try:
+        run_worker(settings, config)
+    except KafkaConnectionError as error:  # before Faust starts: creating the topics
+        raise click.ClickException(
+            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({error}); check "
+            "KAFKA_BOOTSTRAP_SERVERS and JOURNEY_STITCHER_KAFKA_SECURITY_PROTOCOL") from error
 
 
 @main.command("publish")
@@ -135,20 +146,22 @@ def publish_command(
 
     from rich.progress import Progress
 
-    from journey_stitcher.kafka import ensure_topic
+    from journey_stitcher.kafka import ensure_topic, kafka_client_options
     from journey_stitcher.publishing import PartitionKeys, publish_lines
 
     settings = _settings()
     try:
         config = load_config(settings.config)
         keys = PartitionKeys(config, settings.pepper_bytes())
+        options = kafka_client_options(settings)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from error
     name = topic or settings.topic_interactions
     bootstrap = settings.kafka_bootstrap_servers
 
     async def run() -> None:
-        await ensure_topic(bootstrap, name, settings.partitions, settings.replication_factor)
+        await ensure_topic(bootstrap, name, settings.partitions, settings.replication_factor,
+                           options=options)
         with ExitStack() as stack, Progress(disable=quiet, transient=True) as bar:
             source = _open(stack, input_path, "rb", sys.stdin.buffer)
             task = bar.add_task(f"publishing to {name}", total=None)
@@ -159,7 +172,7 @@ def publish_command(
                     yield None
 
             report = await publish_lines(source, bootstrap=bootstrap, topic=name, keys=keys,
-                                         progress=ticks())
+                                         progress=ticks(), options=options)
         spread = ", ".join(f"p{p}={n}" for p, n in sorted(report.partitions.items()))
         click.echo(f"published {report.sent} events to {name} ({spread}); "
                    f"{report.unkeyed} without a usable key", err=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -58,11 +59,15 @@ class PartitionKeys:
 async def publish_lines(
     lines: Iterable[bytes], *, bootstrap: str, topic: str, keys: PartitionKeys,
     progress: Iterator[None] | None = None, chunk: int = 2000,
+    options: Mapping[str, Any] | None = None,
 ) -> PublishReport:
-    """Send every non-empty line; returns once Kafka acknowledged all of them."""
+    """Send every non-empty line; returns once Kafka acknowledged all of them.
+
+    `options`: client security (`kafka.kafka_client_options`)."""
     report = PublishReport()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                enable_idempotence=True, max_batch_size=262_144)
+                                enable_idempotence=True, max_batch_size=262_144,
+                                **(options or {}))
     await producer.start()
     try:
         pending: list[asyncio.Future[object]] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from journey_stitcher.errors import ConfigurationError
@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     log_level: str = "info"
 
+    # Operations (docs/operations.md): /healthz fails when a topic with consumer lag has had no
+    # batch for `stall_seconds`; the worker measures its lag every `lag_interval_seconds`.
+    stall_seconds: float = Field(60.0, gt=0)
+    lag_interval_seconds: float = Field(10.0, gt=0)
+
+    # Kafka security, for every Kafka client of every process (`kafka.kafka_client_options`,
+    # which also checks that they are complete).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # None: the system's CAs
+
     # HTTP ingest gateway (`journey-stitcher gateway`, docs/channels.md "Gateway").
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8080, ge=1, le=65535)
@@ -76,6 +89,12 @@ class Settings(BaseSettings):
     sendgrid_public_key: SecretStr | None = None  # Signed Event Webhook verification key
     shopify_secret: SecretStr | None = None  # X-Shopify-Hmac-Sha256
     ingest_secret: SecretStr | None = None  # X-Ingest-Secret (canonical, csv, segment)
+
+    @field_validator("kafka_sasl_mechanism", "kafka_ssl_cafile", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable (a placeholder Secret or ConfigMap entry) means "not set"."""
+        return None if value == "" else value
 
     def pepper_bytes(self) -> bytes:
         """The pepper; the development one outside production; refuses production without."""

@@ -22,9 +22,6 @@ CONTAINER_VARIABLES = frozenset({
     "JOURNEY_STITCHER_KAFKA_SASL_MECHANISM", "JOURNEY_STITCHER_KAFKA_SASL_USERNAME",
     "JOURNEY_STITCHER_KAFKA_SASL_PASSWORD", "JOURNEY_STITCHER_KAFKA_SSL_CAFILE",
 })
-# Kafka security settings the worker and the gateway are to read (issue 5) but `Settings` does
-# not declare yet; checked against the documentation only.
-KAFKA_SECURITY = frozenset(v for v in CONTAINER_VARIABLES if v.startswith("JOURNEY_STITCHER_KAFKA_"))
 
 
 def _documented() -> set[str]:
@@ -86,5 +83,5 @@ def test_deploy_files_set_the_container_variables() -> None:
 
 def test_deployed_variables_are_read_by_the_program() -> None:
     """Every variable the deploy files set is a setting of the program (no typo goes unnoticed)."""
-    unknown = _deployed_variables() - _settings_variables() - KAFKA_SECURITY
+    unknown = _deployed_variables() - _settings_variables()
     assert not unknown, f"set by deploy/ but unknown to journey_stitcher.settings.Settings: {sorted(unknown)}"

@@ -1,4 +1,4 @@
-"""The aiohttp application: `POST /v1/ingest/<adapter>`, `/healthz`, `/readyz`.
+"""The aiohttp application: `POST /v1/ingest/<adapter>`, `/healthz`, `/readyz`, `/metrics`.
 
 One post, in order (docs/channels.md, "Gateway"):
 
@@ -38,13 +38,15 @@ from journey_stitcher.gateway.producer import (
     RecordTooLarge,
     dead_letters,
 )
+from journey_stitcher.ops.metrics import CONTENT_TYPE, GatewayMetrics
 from journey_stitcher.settings import Settings
 
-__all__ = ["PRODUCER", "PathOnlyAccessLogger", "create_gateway"]
+__all__ = ["METRICS", "PRODUCER", "PathOnlyAccessLogger", "create_gateway"]
 
 log = logging.getLogger(__name__)
 
 PRODUCER = web.AppKey("producer", EventProducer)
+METRICS = web.AppKey("metrics", GatewayMetrics)
 INGEST_PATH = "/v1/ingest/{adapter}"
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -59,6 +61,7 @@ def create_gateway(
     *,
     adapters: Mapping[str, Adapter] = ADAPTERS,
     clock: Callable[[], datetime] = _utc_now,
+    metrics: GatewayMetrics | None = None,
 ) -> web.Application:
     """The gateway application; the producer is started and stopped with it.
 
@@ -66,10 +69,12 @@ def create_gateway(
     """
     app = web.Application(client_max_size=settings.gateway_max_body_bytes)
     app[PRODUCER] = producer
-    ingest = _Ingest(settings, producer, Authenticator(settings), adapters, clock)
-    app.router.add_post(INGEST_PATH, ingest.handle)
+    app[METRICS] = metrics = metrics or GatewayMetrics()
+    ingest = _Ingest(settings, producer, Authenticator(settings), adapters, clock, metrics)
+    app.router.add_post(INGEST_PATH, ingest.serve)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
     app.on_startup.append(_start_producer)
     app.on_cleanup.append(_stop_producer)
     if settings.gateway_allow_unsigned:
@@ -86,9 +91,10 @@ class _Ingest:
 
     def __init__(
         self, settings: Settings, producer: EventProducer, auth: Authenticator,
-        adapters: Mapping[str, Adapter], clock: Callable[[], datetime],
+        adapters: Mapping[str, Adapter], clock: Callable[[], datetime], metrics: GatewayMetrics,
     ) -> None:
         self.auth = auth
+        self._metrics = metrics
         self._producer = producer
         self._adapters = adapters
         self._clock = clock
@@ -96,6 +102,21 @@ class _Ingest:
         self._public_url = settings.gateway_public_url
         self._dlq_topic = settings.topic_dlq
         self._retry_after = str(settings.gateway_retry_after_seconds)
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """`handle`, counted by adapter (`unknown` for no adapter) and status."""
+        name = request.match_info["adapter"]
+        label = name if name in self._adapters else "unknown"
+        try:
+            response = await self.handle(request)
+        except web.HTTPException as error:
+            self._metrics.answered(label, error.status)
+            raise
+        except Exception:
+            self._metrics.answered(label, 500)
+            raise
+        self._metrics.answered(label, response.status)
+        return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["adapter"]
@@ -133,6 +154,7 @@ class _Ingest:
         except RecordTooLarge as error:
             log.warning("ingest %s: 413, %s", name, error.message)
             return _error(413, "too_large", error.message)
+        self._metrics.published(name, len(result.events))
         log.info("ingest %s: 202, %d published, %d dead-lettered%s, %d skipped", name,
                  len(result.events), len(letters),
                  f" ({_reasons(result.rejected)})" if result.rejected else "", len(result.skipped))
@@ -197,6 +219,11 @@ async def _readyz(request: web.Request) -> web.Response:
     except KafkaUnavailable as error:
         return _json(503, {"status": "unavailable", "message": str(error)})
     return _json(200, {"status": "ready"})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """Prometheus text format (`ops.metrics.GatewayMetrics`)."""
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def _start_producer(app: web.Application) -> None:

@@ -15,6 +15,7 @@ from journey_stitcher.adapters.twilio import TwilioConfig
 from journey_stitcher.config import StitcherConfig
 from journey_stitcher.gateway.app import PathOnlyAccessLogger, create_gateway
 from journey_stitcher.gateway.producer import InteractionProducer
+from journey_stitcher.kafka import kafka_client_options
 from journey_stitcher.publishing import PartitionKeys
 from journey_stitcher.settings import Settings
 
@@ -37,6 +38,7 @@ def build_producer(
         send_timeout=settings.gateway_send_timeout_seconds,
         partitions=settings.partitions,
         replication=settings.replication_factor,
+        client_options=kafka_client_options(settings),
     )
 
 

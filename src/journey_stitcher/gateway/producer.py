@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -92,10 +92,13 @@ class InteractionProducer:
         create_topics: bool = True,
         clock: Callable[[], float] = time.monotonic,
         client: Callable[..., Any] = AIOKafkaProducer,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         """``client`` builds the aiokafka producer (tests pass a stand-in); ``create_topics``
-        creates the two topics on connection when they are missing."""
+        creates the two topics on connection when they are missing; ``client_options`` is
+        the clients' security (`kafka.kafka_client_options`)."""
         self._bootstrap = bootstrap
+        self._options = dict(client_options or {})
         self._topic = topic
         self._dlq_topic = dlq_topic
         self._keys = keys
@@ -200,13 +203,13 @@ class InteractionProducer:
     async def _connect(self) -> Any:
         producer = self._client(
             bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
-            linger_ms=LINGER_MS, client_id="journey-stitcher-gateway",
+            linger_ms=LINGER_MS, client_id="journey-stitcher-gateway", **self._options,
         )
         try:
             await producer.start()
             if self._create_topics:
                 await ensure_topics(self._bootstrap, (self._topic, self._dlq_topic),
-                                    self._partitions, self._replication)
+                                    self._partitions, self._replication, options=self._options)
         except BaseException as error:
             self._next_attempt = self._clock() + self._reconnect_interval
             await producer.stop()

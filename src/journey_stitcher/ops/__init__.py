@@ -1,0 +1,1 @@
+"""The operations surface: metrics, health and readiness, consumer lag, graceful shutdown (SPEC §9)."""

@@ -19,10 +19,10 @@ from typing import Any, cast
 import faust
 from aiokafka.errors import KafkaError
 from faust.types import TP
-from redis.asyncio import Redis
 
 from journey_stitcher.config import StitcherConfig
-from journey_stitcher.kafka import ensure_topics
+from journey_stitcher.kafka import ensure_topics, faust_credentials, kafka_client_options
+from journey_stitcher.ops.worker import WorkerApp, WorkerOps
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
 from journey_stitcher.worker.ordering import ArrivalMerge
@@ -109,9 +109,11 @@ class InArrivalOrder:
 
 def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> faust.App:
     """The worker application, ready for `faust.Worker`."""
-    app = faust.App(
+    ops = WorkerOps(settings)  # /metrics, /healthz, /readyz, lag; drains on SIGTERM
+    app = WorkerApp(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         autodiscover=False,
         topic_partitions=settings.partitions,
@@ -122,10 +124,10 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_in_thread=False,
-        # Held events (InArrivalOrder) stay unacknowledged until processed, so a rebalance
-        # must not wait for every delivered event to be acknowledged: it would wait forever.
-        # What was not acknowledged is redelivered to the new owner; outputs are
-        # deterministic and state changes atomic, so that costs duplicates, never errors.
+        # Held events (InArrivalOrder) stay unacknowledged until processed, so nothing may
+        # wait for every delivered event to be acknowledged: it would wait forever. Stops and
+        # rebalances wait for the batches in progress only (WorkerApp, ops/drain.py); the
+        # rest is redelivered to the next owner of the partition.
         stream_wait_empty=False,
     )
     topics = Topics.from_settings(settings)
@@ -134,18 +136,19 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
     interactions = app.topic(topics.interactions, partitions=settings.partitions, **raw)
     resolved = app.topic(topics.resolved, partitions=settings.partitions, internal=True, **raw)
 
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = ops.redis()
     layout = KeyLayout(prefix=settings.redis_prefix, shards=settings.partitions)
     identity = IdentityStage(config, pepper, redis, layout, topics)
     journeys = JourneyStage(config, pepper, redis, layout, topics)
-    sender = FaustSender(app)
+    identity.observer = journeys.observer = ops.metrics
+    sender = ops.sender(FaustSender(app))
     journey_lock = asyncio.Lock()
 
     @app.agent(interactions, concurrency=1, name="identity")
     async def identity_agent(stream: Any) -> None:
         ordered = InArrivalOrder(app, topics.interactions)
-        async for batch in stream.take_events(settings.batch_size,
-                                               within=settings.batch_timeout_seconds):
+        async for batch in ops.batches("identity", stream.take_events(
+                settings.batch_size, within=settings.batch_timeout_seconds)):
             events = ordered.arrange(batch)
             if events:
                 records = await identity.process([_incoming(e) for e in events])
@@ -155,8 +158,8 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
     @app.agent(resolved, concurrency=1, name="journeys")
     async def journey_agent(stream: Any) -> None:
         ordered = InArrivalOrder(app, topics.resolved)
-        async for batch in stream.take_events(settings.batch_size,
-                                               within=settings.batch_timeout_seconds):
+        async for batch in ops.batches("journeys", stream.take_events(
+                settings.batch_size, within=settings.batch_timeout_seconds)):
             events = ordered.arrange(batch)
             if events:
                 async with journey_lock:
@@ -174,6 +177,7 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
                     await sender.send_all(records)
                     await journeys.acknowledge(shard, records)
 
+    ops.install(app, layout)
     app.conf.journey_stitcher = {"identity": identity, "journeys": journeys, "redis": redis}
     return app
 
@@ -186,7 +190,8 @@ def run_worker(settings: Settings, config: StitcherConfig) -> None:
     topics = Topics.from_settings(settings)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers,
                               [topics.interactions, *topics.outputs(), topics.dlq],
-                              settings.partitions, settings.replication_factor))
+                              settings.partitions, settings.replication_factor,
+                              options=kafka_client_options(settings)))
     app = create_app(settings, config, pepper)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

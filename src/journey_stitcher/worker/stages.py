@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import orjson
 from redis.asyncio import Redis
@@ -56,6 +56,12 @@ class Incoming:
     partition: int
     offset: int
     timestamp_ms: int = 0  # when the interaction arrived (the record timestamp)
+
+
+class OutputObserver(Protocol):
+    """Sees the output events a stage produced (the worker's metrics, `ops.metrics`)."""
+
+    def produced(self, events: Sequence[CloudEvent]) -> None: ...
 
 
 class Retrying:
@@ -102,6 +108,11 @@ class _Stage:
         self._topics = topics
         self._clock = clock
         self.retrying = Retrying()
+        self.observer: OutputObserver | None = None
+
+    def _observe(self, outputs: Sequence[CloudEvent]) -> None:
+        if self.observer is not None and outputs:
+            self.observer.produced(outputs)
 
     async def _profiles(self, pipe: Pipeline, store: LoadedIdentityStore, ids: Iterable[str]) -> None:
         """Load profiles and, transitively, the survivors they were merged into."""
@@ -137,6 +148,7 @@ class IdentityStage(_Stage):
             for (message, _event, _keys), resolution in zip(accepted, resolutions, strict=True):
                 records += [self._topics.record(output) for output in resolution.outputs]
                 records.append(self._resolved(message, resolution))
+            self._observe([output for r in resolutions for output in r.outputs])
         return records
 
     async def _resolve(
@@ -204,6 +216,7 @@ class JourneyStage(_Stage):
     async def process(self, batch: Sequence[Incoming]) -> list[OutgoingRecord]:
         items = [self._decode(message) for message in batch]
         outputs = await self.retrying.run(lambda extra: self._apply(items, extra))
+        self._observe(outputs)
         return [self._topics.record(output) for output in outputs]
 
     def _decode(self, message: Incoming) -> tuple[Interaction, Resolution]:
@@ -263,6 +276,7 @@ class JourneyStage(_Stage):
         """Expire the idle journeys of one deadline shard; their outputs go to the outbox
         in the same transaction, so they survive a crash until `acknowledge` removes them."""
         outputs = await self.retrying.run(lambda extra: self._sweep(shard, limit))
+        self._observe(outputs)
         return [self._topics.record(output) for output in outputs]
 
     async def _sweep(self, shard: int, limit: int) -> list[CloudEvent]:
