@@ -10,7 +10,6 @@ two journeys as timelines.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -27,30 +26,13 @@ from rich.table import Table
 
 from journey_stitcher.config import load_config
 from journey_stitcher.generator import GeneratorConfig, generate_line_bytes
+from journey_stitcher.isolation import topic_names, worker_environment
 from journey_stitcher.kafka import ensure_topics
 from journey_stitcher.ops.lag import consumer_lag, partitions_of
 from journey_stitcher.publishing import PartitionKeys, publish_lines
 
 DEMO_PEPPER = "journey-stitcher-demo-pepper"
 console = Console(width=110)
-
-
-def _names(run: str) -> dict[str, str]:
-    return {t: f"{run}.{t}" for t in
-            ("interactions", "resolved", "journeys", "handoffs", "identities", "dlq")}
-
-
-def _worker_env(run: str, bootstrap: str, redis_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "REDIS_URL": redis_url,
-        "JOURNEY_STITCHER_PEPPER": DEMO_PEPPER, "JOURNEY_STITCHER_APP_ID": run,
-        "JOURNEY_STITCHER_REDIS_PREFIX": run, "JOURNEY_STITCHER_LOG_LEVEL": "warning",
-        "JOURNEY_STITCHER_WEB_ENABLED": "false",
-    })
-    for logical, name in _names(run).items():
-        env[f"JOURNEY_STITCHER_TOPIC_{logical.upper()}"] = name
-    return env
 
 
 async def _caught_up(bootstrap: str, group: str, topics: list[str], timeout: float) -> None:
@@ -89,7 +71,7 @@ async def _read_all(bootstrap: str, topics: list[str]) -> list[tuple[str, dict[s
 
 async def run_demo(bootstrap: str, redis_url: str, events: int, customers: int) -> None:
     run = f"demo-{int(time.time())}"
-    names = _names(run)
+    names = topic_names(run)
     config = load_config(None)
     cfg = GeneratorConfig(events=events, customers=customers, seed=2026, recent=True,
                           invalid_fraction=0.004)
@@ -104,7 +86,7 @@ async def run_demo(bootstrap: str, redis_url: str, events: int, customers: int) 
     with log.open("wb") as sink:
         command = [sys.executable, "-m", "journey_stitcher", "worker"]
         worker = subprocess.Popen(  # noqa: ASYNC220 - started once and left running
-            command, env=_worker_env(run, bootstrap, redis_url), stdout=sink,
+            command, env=worker_environment(run, bootstrap, redis_url, pepper=DEMO_PEPPER), stdout=sink,
             stderr=subprocess.STDOUT)
         try:
             started = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from journey_stitcher.config import load_config
+from journey_stitcher.isolation import worker_environment
 from journey_stitcher.kafka import ensure_topics
 from journey_stitcher.publishing import PartitionKeys, publish_lines
 from journey_stitcher.replay import replay
@@ -45,26 +45,9 @@ class Deployment:
         return self.name
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "REDIS_URL": self.redis_url,
-            "JOURNEY_STITCHER_PEPPER": PEPPER,
-            "JOURNEY_STITCHER_APP_ID": self.name,
-            "JOURNEY_STITCHER_REDIS_PREFIX": self.prefix,
-            "JOURNEY_STITCHER_PARTITIONS": str(self.partitions),
-            "JOURNEY_STITCHER_WEB_ENABLED": "false",
-            "JOURNEY_STITCHER_LOG_LEVEL": "warning",
-            "JOURNEY_STITCHER_TOPIC_INTERACTIONS": self.topic("interactions"),
-            "JOURNEY_STITCHER_TOPIC_RESOLVED": self.topic("resolved"),
-            "JOURNEY_STITCHER_TOPIC_JOURNEYS": self.topic("journeys"),
-            "JOURNEY_STITCHER_TOPIC_HANDOFFS": self.topic("handoffs"),
-            "JOURNEY_STITCHER_TOPIC_IDENTITIES": self.topic("identities"),
-            "JOURNEY_STITCHER_TOPIC_DLQ": self.topic("dlq"),
-            "JOURNEY_STITCHER_ABANDONMENT_INTERVAL_SECONDS": "1",
-        })
-        env.update(extra)
-        return env
+        extra.setdefault("JOURNEY_STITCHER_ABANDONMENT_INTERVAL_SECONDS", "1")
+        return worker_environment(self.name, self.bootstrap, self.redis_url, pepper=PEPPER,
+                                  partitions=self.partitions, **extra)
 
     async def publish(self, lines: Iterable[bytes]) -> int:
         """Publish interaction lines the way `journey-stitcher publish` does."""

@@ -26,7 +26,6 @@ import contextlib
 import io
 import itertools
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from redis.asyncio import Redis
 from journey_stitcher.bench.procstat import CpuMeter, census, peak_rss_bytes, service_pids, used_memory
 from journey_stitcher.config import load_config
 from journey_stitcher.generator import GeneratorConfig, generate_line_bytes
+from journey_stitcher.isolation import worker_environment
 from journey_stitcher.kafka import ensure_topics
 from journey_stitcher.ops.lag import consumer_lag
 from journey_stitcher.publishing import PartitionKeys, publish_lines
@@ -73,25 +73,9 @@ class Variant:
         return f"{self.name}.{logical}"
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "REDIS_URL": self.redis_url,
-            "JOURNEY_STITCHER_PEPPER": PEPPER,
-            "JOURNEY_STITCHER_APP_ID": self.name,
-            "JOURNEY_STITCHER_REDIS_PREFIX": self.name,
-            "JOURNEY_STITCHER_PARTITIONS": str(self.partitions),
-            "JOURNEY_STITCHER_WEB_ENABLED": "false",
-            "JOURNEY_STITCHER_LOG_LEVEL": "warning",
-            "JOURNEY_STITCHER_TOPIC_INTERACTIONS": self.input_topic,
-            "JOURNEY_STITCHER_TOPIC_RESOLVED": self.topic("resolved"),
-            "JOURNEY_STITCHER_TOPIC_JOURNEYS": self.topic("journeys"),
-            "JOURNEY_STITCHER_TOPIC_HANDOFFS": self.topic("handoffs"),
-            "JOURNEY_STITCHER_TOPIC_IDENTITIES": self.topic("identities"),
-            "JOURNEY_STITCHER_TOPIC_DLQ": self.topic("dlq"),
-        })
-        env.update(extra)
-        return env
+        return worker_environment(self.name, self.bootstrap, self.redis_url, pepper=PEPPER,
+                                  partitions=self.partitions,
+                                  topics={"interactions": self.input_topic}, **extra)
 
 
 class Process:
