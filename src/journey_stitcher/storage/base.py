@@ -40,7 +40,6 @@ class JourneyStore(Protocol):
 
     def put_customer(self, state: CustomerJourneys) -> None: ...
 
-    def delete_customer(self, customer_id: str) -> None: ...
 
     def schedule(self, customer_id: str, journey_id: str, deadline: datetime) -> None:
         """Remember that `journey_id` goes idle at `deadline` (replacing an earlier one)."""

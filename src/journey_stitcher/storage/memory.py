@@ -50,8 +50,6 @@ class MemoryJourneyStore:
     def put_customer(self, state: CustomerJourneys) -> None:
         self.customers[state.customer_id] = state
 
-    def delete_customer(self, customer_id: str) -> None:
-        self.customers.pop(customer_id, None)
 
     def schedule(self, customer_id: str, journey_id: str, deadline: datetime) -> None:
         slot = (customer_id, journey_id)

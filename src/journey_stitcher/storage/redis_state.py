@@ -124,9 +124,6 @@ class LoadedJourneyStore:
         self.customers[state.customer_id] = state
         self.changed.add(state.customer_id)
 
-    def delete_customer(self, customer_id: str) -> None:
-        self.customers[customer_id] = None
-        self.changed.add(customer_id)
 
     def schedule(self, customer_id: str, journey_id: str, deadline: datetime) -> None:
         self.deadlines[(customer_id, journey_id)] = deadline

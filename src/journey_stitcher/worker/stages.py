@@ -258,9 +258,7 @@ class JourneyStage(_Stage):
         windows = {f.id: f.window for f in self._config.catalog.families.values()}
         for cid in store.changed:
             state = store.customers[cid]
-            if state is None:
-                pipe.delete(layout.customer(cid))
-                continue
+            assert state is not None  # only put_customer marks a customer changed
             ttl = customer_ttl(state, now, DEDUP_RETENTION, windows)
             pipe.set(layout.customer(cid), codec.encode_customer(state), px=_millis(ttl))
         for (cid, jid), deadline in store.deadlines.items():
