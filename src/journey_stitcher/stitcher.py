@@ -30,16 +30,22 @@ class Core:
 
     @classmethod
     def build(
-        cls, config: StitcherConfig, pepper: bytes | None,
+        cls, config: StitcherConfig, normalizer: Normalizer,
         identities: IdentityStore, journeys: JourneyStore,
     ) -> Core:
-        hasher = Hasher(pepper if config.hashing else None)
-        normalizer = Normalizer(config.catalog, config.default_phone_region, hasher)
+        """Cheap: the worker builds one per batch around that batch's stores; the normalizer
+        (and its caches of phone numbers and hashes) lives as long as the process."""
         resolver = IdentityResolver(config.catalog, normalizer, identities,
                                     source=config.source, merge_guard=config.merge_guard)
         engine = JourneyEngine(config.catalog, normalizer, journeys, source=config.source,
                                context_limit=config.handoff_context_limit)
         return cls(resolver, engine)
+
+
+def normalizer_for(config: StitcherConfig, pepper: bytes | None) -> Normalizer:
+    """The identifier normalizer of `config`, hashing with `pepper` unless hashing is off."""
+    hasher = Hasher(pepper if config.hashing else None)
+    return Normalizer(config.catalog, config.default_phone_region, hasher)
 
 
 class Stitcher:
@@ -56,7 +62,8 @@ class Stitcher:
         self.config = config
         self.identities = identities if identities is not None else MemoryIdentityStore()
         self.journeys = journeys if journeys is not None else MemoryJourneyStore()
-        self.core = Core.build(config, pepper, self.identities, self.journeys)
+        self.core = Core.build(config, normalizer_for(config, pepper), self.identities,
+                               self.journeys)
         self.clock: datetime | None = None
         self.dropped_identifiers = 0
 

@@ -28,7 +28,7 @@ from journey_stitcher.identity.model import CloudEvent, Resolution
 from journey_stitcher.identity.resolver import Keys
 from journey_stitcher.interactions.model import Interaction
 from journey_stitcher.interactions.parse import parse_interaction
-from journey_stitcher.stitcher import Core
+from journey_stitcher.stitcher import Core, normalizer_for
 from journey_stitcher.storage import codec
 from journey_stitcher.storage.redis_state import (
     KeyLayout,
@@ -102,11 +102,11 @@ class _Stage:
         topics: Topics, clock: Callable[[], datetime] = _wall_clock,
     ) -> None:
         self._config = config
-        self._pepper = pepper
         self._redis = redis
         self._layout = layout
         self._topics = topics
         self._clock = clock
+        self._normalizer = normalizer_for(config, pepper)  # its caches outlive the batches
         self.retrying = Retrying()
         self.observer: OutputObserver | None = None
 
@@ -136,7 +136,7 @@ class IdentityStage(_Stage):
     async def process(self, batch: Sequence[Incoming]) -> list[OutgoingRecord]:
         records: list[OutgoingRecord] = []
         accepted: list[tuple[Incoming, Interaction, Keys]] = []
-        core = Core.build(self._config, self._pepper, LoadedIdentityStore(), LoadedJourneyStore())
+        core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), LoadedJourneyStore())
         for message in batch:
             try:
                 event = parse_interaction(message.value, self._config)
@@ -155,7 +155,7 @@ class IdentityStage(_Stage):
         self, accepted: list[tuple[Incoming, Interaction, Keys]], extra: set[str]
     ) -> list[Resolution]:
         store = LoadedIdentityStore()
-        core = Core.build(self._config, self._pepper, store, LoadedJourneyStore())
+        core = Core.build(self._config, self._normalizer, store, LoadedJourneyStore())
         async with self._redis.pipeline(transaction=True) as pipe:
             await self._load(pipe, store, accepted, extra)
             resolutions = [core.resolver.resolve(event, keys) for _m, event, keys in accepted]
@@ -229,7 +229,7 @@ class JourneyStage(_Stage):
     ) -> list[CloudEvent]:
         now = self._clock()
         journeys = LoadedJourneyStore()
-        core = Core.build(self._config, self._pepper, LoadedIdentityStore(), journeys)
+        core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), journeys)
         async with self._redis.pipeline(transaction=True) as pipe:
             wanted = {r.customer_id for _e, r in items} | {m for _e, r in items for m in r.merged_ids}
             wanted |= {key[2:] for key in extra if key.startswith("j:")}
@@ -285,7 +285,7 @@ class JourneyStage(_Stage):
             return []
         members = [_text(m) for m in due]
         journeys = LoadedJourneyStore()
-        core = Core.build(self._config, self._pepper, LoadedIdentityStore(), journeys)
+        core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), journeys)
         async with self._redis.pipeline(transaction=True) as pipe:
             customers = sorted({m.split("|", 1)[0] for m in members})
             await self._load_customers(pipe, journeys, customers)
