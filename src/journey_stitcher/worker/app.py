@@ -97,8 +97,8 @@ class InArrivalOrder:
         """True when the partition has records this worker has not consumed yet."""
         # Faust types it int; aiokafka answers None before the partition's first fetch.
         highwater = cast("int | None", self._app.consumer.highwater(TP(self._topic, partition)))
-        if highwater is None:
-            return False
+        if highwater is None:  # not fetched yet: it may well hold older records
+            return True
         return self._last_offset.get(partition, -1) + 1 < highwater
 
     @staticmethod
@@ -143,29 +143,45 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
     identity.observer = journeys.observer = ops.metrics
     sender = ops.sender(FaustSender(app))
     journey_lock = asyncio.Lock()
+    identity_lock = asyncio.Lock()
+    identity_order = InArrivalOrder(app, topics.interactions)
+    journey_order = InArrivalOrder(app, topics.resolved)
+
+    async def resolve(events: list[Any]) -> None:
+        async with identity_lock:
+            records = await identity.process([_incoming(e) for e in events])
+            await sender.send_all(records)
+        identity_order.done(events)
+
+    async def place(events: list[Any]) -> None:
+        async with journey_lock:
+            records = await journeys.process([_incoming(e) for e in events])
+            await sender.send_all(records)
+        journey_order.done(events)
 
     @app.agent(interactions, concurrency=1, name="identity")
     async def identity_agent(stream: Any) -> None:
-        ordered = InArrivalOrder(app, topics.interactions)
         async for batch in ops.batches("identity", stream.take_events(
                 settings.batch_size, within=settings.batch_timeout_seconds)):
-            events = ordered.arrange(batch)
+            events = identity_order.arrange(batch)
             if events:
-                records = await identity.process([_incoming(e) for e in events])
-                await sender.send_all(records)
-                ordered.done(events)
+                await resolve(events)
 
     @app.agent(resolved, concurrency=1, name="journeys")
     async def journey_agent(stream: Any) -> None:
-        ordered = InArrivalOrder(app, topics.resolved)
         async for batch in ops.batches("journeys", stream.take_events(
                 settings.batch_size, within=settings.batch_timeout_seconds)):
-            events = ordered.arrange(batch)
+            events = journey_order.arrange(batch)
             if events:
-                async with journey_lock:
-                    records = await journeys.process([_incoming(e) for e in events])
-                    await sender.send_all(records)
-                ordered.done(events)
+                await place(events)
+
+    @app.timer(settings.batch_timeout_seconds * 5)  # type: ignore[untyped-decorator]
+    async def release_held() -> None:
+        """Held events whose partitions caught up meanwhile go on even if no batch comes."""
+        for order, process in ((identity_order, resolve), (journey_order, place)):
+            events = order.arrange([])
+            if events:
+                await process(events)
 
     @app.timer(settings.abandonment_interval_seconds)  # type: ignore[untyped-decorator]
     async def abandonment() -> None:
