@@ -172,3 +172,43 @@ async def test_idle_journeys_are_abandoned_once_by_the_sweep(redis: Redis) -> No
     assert await restarted.journeys.sweep(0) == []
     await restarted.journeys.acknowledge(0, swept)
     assert await restarted.journeys.pending(0) == []
+
+
+async def test_an_event_merged_away_in_its_own_batch_is_still_recognised(redis: Redis) -> None:
+    """An anonymous event and the login that merges its profile, placed in one batch: a
+    redelivery of the anonymous event afterwards (now addressed to the survivor) changes
+    nothing and re-emits what the batch emitted for it."""
+    driver = RedisDriver(redis, f"batch-{uuid.uuid4().hex[:8]}")
+    await driver.send(ev(1, "app", "inform", "2026-05-01T09:00:00Z", ids=[verified("customer_id", "K")]))
+    driver.clock = datetime(2026, 5, 1, 10, 5, tzinfo=UTC)
+    anon = orjson.dumps(ev(2, "web", "compare", "2026-05-01T10:00:00Z", ids=[plain("cookie_id", "z")]))
+    login = orjson.dumps(ev(3, "web", "identify", "2026-05-01T10:05:00Z",
+                            ids=[verified("customer_id", "K"), plain("cookie_id", "z")]))
+    resolved = []
+    for offset, raw in enumerate((anon, login), start=10):
+        records = await driver.identity.process([Incoming(raw, None, "in", 0, offset)])
+        resolved += [Incoming(r.value, r.key, "resolved", 0, offset)
+                     for r in records if r.topic == "resolved"]
+    assert orjson.loads(resolved[1].value)["m"]  # the login merged the cookie's profile
+    batch = [orjson.loads(r.value) for r in await driver.journeys.process(resolved)]
+    anon_outputs = [e for e in batch if e["data"]["event_id"] == "c-2"]
+    assert [e["type"] for e in anon_outputs] == ["journey.started"]
+    state = await redis_snapshot(redis, driver.layout.prefix)
+
+    again = await driver.identity.process([Incoming(anon, None, "in", 0, 20)])
+    redelivered = [Incoming(r.value, r.key, "resolved", 0, 20) for r in again if r.topic == "resolved"]
+    assert orjson.loads(redelivered[0].value)["c"] != orjson.loads(resolved[0].value)["c"]
+    replayed = [orjson.loads(r.value) for r in await driver.journeys.process(redelivered)]
+    assert replayed == anon_outputs
+    assert await redis_snapshot(redis, driver.layout.prefix) == state
+
+
+async def redis_snapshot(redis: Redis, prefix: str) -> dict[bytes, Any]:
+    """Every key of a prefix with its value (hashes as dicts, sorted sets as lists)."""
+    found: dict[bytes, Any] = {}
+    async for key in redis.scan_iter(match=f"{prefix}:*"):
+        kind = await redis.type(key)
+        found[key] = (await redis.hgetall(key) if kind == b"hash"
+                      else await redis.zrange(key, 0, -1, withscores=True) if kind == b"zset"
+                      else await redis.get(key))
+    return found

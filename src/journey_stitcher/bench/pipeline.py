@@ -232,6 +232,15 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
     }
 
 
+def profiler(folder: Path, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling `pid` until interrupted: a flame graph and collapsed stacks (`raw`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", "50", "--format", "raw",
+                             "--output", str(folder / "stitcher.collapsed")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def stop(running: Running) -> None:
     for process in running.processes:
         process.stop()
@@ -379,47 +388,57 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     variants: list[Variant] = []
     worker = "journey_stitcher"
     env = {"JOURNEY_STITCHER_ABANDONMENT_INTERVAL_SECONDS": "5"}
+    phases = set(args.phases)
+    bare = naive = on_prefix = two = one = lat = None
+    memory_before = memory_after = final_rss = 0
+    keys = None
     redis = Redis.from_url(redis_url)
     try:
-        variants.append(bare_v := variant())
-        bare = await throughput(bare_v, logs, sent, "journey_stitcher.bench.passthrough", services,
-                                args.timeout, env)
-        variants.append(naive_v := variant(naive_input))
-        naive = await throughput(naive_v, logs, len(naive_lines), worker, services, args.timeout,
-                                 {**env, "JOURNEY_STITCHER_BATCH_SIZE": "1"})
-        variants.append(prefix_v := variant(naive_input))
-        on_prefix = await throughput(prefix_v, logs, len(naive_lines), worker, services,
-                                     args.timeout, env)
-        variants.append(two_v := variant())
-        two = await throughput(two_v, logs, sent, worker, services, args.timeout, env, count=2)
-
-        variants.append(one_v := variant())
-        memory_before = await used_memory(redis)
-        running = await start_variant(one_v, logs, 1, sent, worker, services, args.timeout, **env)
-        try:
-            one = await drain(running, args.timeout)
-            memory_after = await used_memory(redis)
-            keys = await census(redis, one_v.name)
-            rate = one["events_per_s"] / 2
-            extra = list(itertools.islice(generate_line_bytes(GeneratorConfig(
-                events=math.ceil(rate * args.latency_seconds) + 100, customers=args.customers,
-                seed=args.seed + 1, recent=True)), None))
-            lat = await latency(one_v, extra, rate, args.latency_seconds, args.latency_settle)
-            final_rss = peak_rss_bytes(running.processes[0].pid) or 0
-        finally:
-            stop(running)
+        if "bare" in phases:
+            variants.append(bare_v := variant())
+            bare = await throughput(bare_v, logs, sent, "journey_stitcher.bench.passthrough", services,
+                                    args.timeout, env)
+        if "naive" in phases:
+            variants.append(naive_v := variant(naive_input))
+            naive = await throughput(naive_v, logs, len(naive_lines), "journey_stitcher.bench.naive",
+                                     services, args.timeout, env)
+            variants.append(prefix_v := variant(naive_input))
+            on_prefix = await throughput(prefix_v, logs, len(naive_lines), worker, services,
+                                         args.timeout, env)
+        if "two" in phases:
+            variants.append(two_v := variant())
+            two = await throughput(two_v, logs, sent, worker, services, args.timeout, env, count=2)
+        if "stitcher" in phases:
+            variants.append(one_v := variant())
+            memory_before = await used_memory(redis)
+            running = await start_variant(one_v, logs, 1, sent, worker, services, args.timeout, **env)
+            try:
+                spy = profiler(args.profile, running.processes[0].pid) if args.profile else None
+                one = await drain(running, args.timeout)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=120)
+                memory_after = await used_memory(redis)
+                keys = await census(redis, one_v.name)
+                rate = one["events_per_s"] / 2
+                extra = list(itertools.islice(generate_line_bytes(GeneratorConfig(
+                    events=math.ceil(rate * args.latency_seconds) + 100, customers=args.customers,
+                    seed=args.seed + 1, recent=True)), None))
+                lat = await latency(one_v, extra, rate, args.latency_seconds, args.latency_settle)
+                final_rss = peak_rss_bytes(running.processes[0].pid) or 0
+            finally:
+                stop(running)
     finally:
         if not args.keep:
             await cleanup(bootstrap, redis, [shared, naive_input], variants)
         await redis.aclose()
 
-    customers = keys.counts.get("customer_journeys", 0)
-    delta = memory_after - memory_before
     report: dict[str, Any] = {
         "config": {
             "events": len(lines), "customers_population": args.customers, "seed": args.seed,
             "partitions": args.partitions, "naive_events": len(naive_lines),
-            "latency_seconds": args.latency_seconds, "naive_variant": NAIVE_VARIANT,
+            "latency_seconds": args.latency_seconds, "phases": sorted(phases),
+            "naive_variant": NAIVE_VARIANT,
             "bare_variant": "bench.passthrough: Faust consume → re-key → consume → produce, "
                             "same batching and acks, no parsing, no Redis",
             "input_file": str(path), "kafka": bootstrap,
@@ -431,12 +450,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                   "publish_events_per_s": round(sent / publish_seconds, 1)},
         "throughput": {
             "stitcher": one, "bare": bare, "naive": naive, "stitcher_on_naive_input": on_prefix,
-            "stitcher_over_bare": round(one["events_per_s"] / bare["events_per_s"], 3),
+            "stitcher_over_bare": _ratio(one, bare),
             # Same input for both: the stitcher's rate falls as customers' state grows.
-            "stitcher_over_naive": round(on_prefix["events_per_s"] / naive["events_per_s"], 3),
+            "stitcher_over_naive": _ratio(on_prefix, naive),
         },
         "latency": lat,
-        "memory": {
+    }
+    if one is not None and keys is not None:
+        customers = keys.counts.get("customer_journeys", 0)
+        delta = memory_after - memory_before
+        report["memory"] = {
             "redis_used_memory_before": memory_before,
             "redis_used_memory_after": memory_after,
             "redis_used_memory_delta": delta,
@@ -449,36 +472,45 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      for kind in sorted(keys.counts)},
             "worker_peak_rss_bytes": one["peak_rss_bytes"],
             "worker_peak_rss_bytes_after_latency": final_rss,
-        },
-        "scale_out": {
+        }
+        report["services_cpu"] = {
+            "during": "the one-worker stitcher throughput run",
+            # None: the service is not a local-stack process of this checkout (no pid file).
+            **{name: one["cpu"].get(name) for name in ("kafka", "redis", "worker0")},
+        }
+    if one is not None and two is not None:
+        report["scale_out"] = {
             "one_worker_events_per_s": one["events_per_s"],
             "two_workers_events_per_s": two["events_per_s"],
             "ratio": round(two["events_per_s"] / one["events_per_s"], 3),
             "two_workers": two,
-        },
-        "services_cpu": {
-            "during": "the one-worker stitcher throughput run",
-            # None: the service is not a local-stack process of this checkout (no pid file).
-            **{name: one["cpu"].get(name) for name in ("kafka", "redis", "worker0")},
-        },
-    }
+        }
     report["targets"] = targets(report)
     return report
 
 
+def _ratio(numerator: dict[str, Any] | None, denominator: dict[str, Any] | None) -> float | None:
+    if numerator is None or denominator is None:
+        return None
+    return round(float(numerator["events_per_s"]) / float(denominator["events_per_s"]), 3)
+
+
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    t, lat, mem = report["throughput"], report["latency"], report["memory"]
+    """The issue's targets, for the phases that ran."""
+    t, lat, mem = report["throughput"], report["latency"], report.get("memory")
     rows = [
         ("stitcher / bare", t["stitcher_over_bare"], ">=", 0.5),
         ("stitcher / naive", t["stitcher_over_naive"], ">=", 5.0),
-        ("p99 ms at half load", lat["p99_ms"], "<=", 100.0),
-        ("Redis bytes / customer", mem["redis_bytes_per_customer"], "<=", 1536.0),
-        ("worker peak RSS MB", round(mem["worker_peak_rss_bytes"] / 2**20, 1), "<=", 300.0),
-        ("two workers / one", report["scale_out"]["ratio"], ">=", 1.7),
+        ("p99 ms at half load", lat["p99_ms"] if lat else None, "<=", 100.0),
+        ("Redis bytes / customer", mem["redis_bytes_per_customer"] if mem else None, "<=", 1536.0),
+        ("worker peak RSS MB", round(mem["worker_peak_rss_bytes"] / 2**20, 1) if mem else None,
+         "<=", 300.0),
+        ("two workers / one", report["scale_out"]["ratio"] if "scale_out" in report else None,
+         ">=", 1.7),
     ]
     return [{"name": name, "value": value, "target": f"{op} {bound}",
              "met": value >= bound if op == ">=" else value <= bound}
-            for name, value, op, bound in rows]
+            for name, value, op, bound in rows if value is not None]
 
 
 async def cleanup(bootstrap: str, redis: Redis, inputs: list[str], variants: list[Variant]) -> None:
@@ -508,20 +540,23 @@ async def cleanup(bootstrap: str, redis: Redis, inputs: list[str], variants: lis
 
 
 def table(report: dict[str, Any]) -> str:
-    t, lat, mem, cpu = report["throughput"], report["latency"], report["memory"], report["services_cpu"]
-    lines = [
-        f"input: {report['config']['events']:,} events, {mem['customers']:,} customers seen, "
-        f"{report['config']['partitions']} partitions",
-        f"{'figure':<34}{'value':>14}  target",
-        f"{'stitcher events/s (1 worker)':<34}{t['stitcher']['events_per_s']:>14,.0f}",
-        f"{'bare Faust events/s':<34}{t['bare']['events_per_s']:>14,.0f}",
-        f"{'naive events/s (batch size 1)':<34}{t['naive']['events_per_s']:>14,.0f}"
-        f"  vs stitcher {t['stitcher_on_naive_input']['events_per_s']:,.0f} on the same "
-        f"{t['naive']['events']:,}",
-        f"{'two workers events/s':<34}{report['scale_out']['two_workers_events_per_s']:>14,.0f}",
-        f"{'latency p50/p95 ms':<34}{lat['p50_ms']:>6.0f}/{lat['p95_ms']:<7.0f}"
-        f"  at {lat['achieved_rate']:,.0f}/s",
-    ]
+    t, lat = report["throughput"], report["latency"]
+    cpu = report.get("services_cpu", {})
+    lines = [f"input: {report['config']['events']:,} events, {report['config']['partitions']} partitions",
+             f"{'figure':<34}{'value':>14}  target"]
+    if t["stitcher"]:
+        lines.append(f"{'stitcher events/s (1 worker)':<34}{t['stitcher']['events_per_s']:>14,.0f}")
+    if t["bare"]:
+        lines.append(f"{'bare Faust events/s':<34}{t['bare']['events_per_s']:>14,.0f}")
+    if t["naive"]:
+        lines.append(f"{'naive events/s':<34}{t['naive']['events_per_s']:>14,.0f}"
+                     f"  vs stitcher {t['stitcher_on_naive_input']['events_per_s']:,.0f} on the same "
+                     f"{t['naive']['events']:,}")
+    if "scale_out" in report:
+        lines.append(f"{'two workers events/s':<34}{report['scale_out']['two_workers_events_per_s']:>14,.0f}")
+    if lat:
+        lines.append(f"{'latency p50/p95 ms':<34}{lat['p50_ms']:>6.0f}/{lat['p95_ms']:<7.0f}"
+                     f"  at {lat['achieved_rate']:,.0f}/s")
     for row in report["targets"]:
         mark = "ok" if row["met"] else "MISSED"
         lines.append(f"{row['name']:<34}{row['value']:>14,}  {row['target']} {mark}")
@@ -549,6 +584,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report", type=Path, default=Path("bench-results/report.json"))
     parser.add_argument("--bootstrap", help="Kafka (default: KAFKA_BOOTSTRAP_SERVERS / local stack)")
     parser.add_argument("--redis-url", help="Redis (default: REDIS_URL / local stack)")
+    parser.add_argument("--phases", type=lambda text: text.split(","),
+                        default=["bare", "naive", "two", "stitcher"],
+                        help="comma-separated subset of bare,naive,two,stitcher (default: all)")
+    parser.add_argument("--profile", type=Path,
+                        help="record the one-worker stitcher phase with py-spy into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and Redis keys")
     return parser.parse_args(argv)
 

@@ -84,6 +84,8 @@ def key_kind(prefix: str, key: str) -> str:
         return "outbox"
     if rest.endswith(":j"):
         return "customer_journeys"
+    if rest.startswith("{") and ":x:" in rest:
+        return "customer_outputs"
     return "other"
 
 

@@ -70,6 +70,11 @@ def parse_interaction(raw: bytes, config: StitcherConfig) -> Interaction:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("invalid_json", f"event: not a UTF-8 JSON document ({exc})") from None
+    return parse_document(doc, config)
+
+
+def parse_document(doc: object, config: StitcherConfig) -> Interaction:
+    """The interaction in an already decoded JSON document (see `parse_interaction`)."""
     if type(doc) is not dict:
         raise _violation("event", f"must be a JSON object (got {_json_type(doc)})")
     if not doc.keys() <= _FIELDS:

@@ -57,7 +57,7 @@ class JourneyEngine:
         state = self._state_of(resolution.customer_id)
         for merged_id in resolution.merged_ids:
             self._absorb(state, merged_id)
-        known = state.outputs.get(event.event_id)
+        known = self._store.emitted(state.customer_id, event.event_id)
         if known is not None:
             return [*resolution.outputs, *known]
         idle = self._expire_customer(state, now)
@@ -66,8 +66,8 @@ class JourneyEngine:
             emitted = self._place(state, event)
         # A late event can land in a journey already idle at `now`: it closes right after.
         late = self._expire_customer(state, now)
-        # Kept with the state in one write, so a redelivery re-emits all of it (§8).
-        state.outputs[event.event_id] = (*idle, *emitted, *late)
+        # Written with the state in one atomic write, so a redelivery re-emits all of it (§8).
+        self._store.put_emitted(state.customer_id, event.event_id, (*idle, *emitted, *late))
         self._store.put_customer(state)
         return [*idle, *resolution.outputs, *emitted, *late]
 
@@ -104,8 +104,8 @@ class JourneyEngine:
             if state.journey(journey.id) is None:
                 state.journeys.append(journey)
                 self._schedule(state.customer_id, journey)
-        for event_id, emitted in merged.outputs.items():
-            state.outputs.setdefault(event_id, emitted)
+        for event_id, emitted in self._store.all_emitted(merged_id).items():
+            self._store.put_emitted(state.customer_id, event_id, emitted)
         self._store.put_customer(CustomerJourneys(merged_id, merged_into=state.customer_id))
 
     def _place(self, state: CustomerJourneys, event: Interaction) -> list[CloudEvent]:

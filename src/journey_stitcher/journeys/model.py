@@ -1,4 +1,4 @@
-"""Journey state of one customer: journeys, their touchpoints, and emitted outputs."""
+"""Journey state of one customer: journeys and their touchpoints."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from bisect import insort
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
-
-from journey_stitcher.identity.model import CloudEvent
 
 JourneyStatus = Literal["open", "completed"]
 
@@ -69,7 +67,6 @@ class CustomerJourneys:
 
     customer_id: str
     journeys: list[Journey] = field(default_factory=list)
-    outputs: dict[str, tuple[CloudEvent, ...]] = field(default_factory=dict)
     # Set once the customer was merged and its journeys moved: a tombstone that sends
     # anything still addressed to it (an interaction resolved before the merge) onwards.
     merged_into: str | None = None

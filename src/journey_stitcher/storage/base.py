@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from journey_stitcher.identity.model import IdentityRecord, Profile
+from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
 
 
@@ -34,12 +34,21 @@ class IdentityStore(Protocol):
 
 
 class JourneyStore(Protocol):
-    """Journey state per customer, and the deadlines of their journeys."""
+    """Journey state per customer, what each processed interaction emitted (for identical
+    re-emission, SPEC §7.1), and the deadlines of the journeys."""
 
     def customer(self, customer_id: str) -> CustomerJourneys | None: ...
 
     def put_customer(self, state: CustomerJourneys) -> None: ...
 
+    def emitted(self, customer_id: str, event_id: str) -> tuple[CloudEvent, ...] | None:
+        """The journey events interaction `event_id` emitted when `customer_id` processed it;
+        None when it did not (or longer ago than the store keeps)."""
+
+    def put_emitted(self, customer_id: str, event_id: str, outputs: tuple[CloudEvent, ...]) -> None: ...
+
+    def all_emitted(self, customer_id: str) -> dict[str, tuple[CloudEvent, ...]]:
+        """Everything kept for `customer_id` (moved to the survivor when it is merged)."""
 
     def schedule(self, customer_id: str, journey_id: str, deadline: datetime) -> None:
         """Remember that `journey_id` goes idle at `deadline` (replacing an earlier one)."""

@@ -1,18 +1,22 @@
-"""Compact JSON encodings of the core's state values, for Redis.
+"""Compact encodings of the core's state values, for Redis.
 
 Times are integer microseconds since the epoch; field names are one letter because every
-byte is multiplied by the number of customers.
+byte is multiplied by the number of customers. Outputs kept for re-emission are deflated
+against a preset dictionary of the CloudEvent skeletons (`_OUTPUTS_DICTIONARY`), which
+takes a journey event of ~700 bytes to ~200.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from journey_stitcher.identity.model import IdentityRecord, Profile
+from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys, Journey, Touch
+from journey_stitcher.outputs import rfc3339
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -48,16 +52,25 @@ def decode_record(raw: bytes | str) -> IdentityRecord:
 
 
 def _encode_journey(journey: Journey) -> dict[str, Any]:
+    touches = []
+    for t in journey.touches:
+        micros = to_micros(t.occurred_at)
+        # `at` is the input's own text; stored only when the canonical form differs from it.
+        at = None if t.at == rfc3339(t.occurred_at) else t.at
+        touches.append([micros, t.event_id, t.channel, t.touchpoint, t.device_id, at])
     return {
         "i": journey.id, "f": journey.family, "s": journey.status, "r": journey.refs,
         "d": to_micros(journey.completed_at) if journey.completed_at else None,
-        "t": [[to_micros(t.occurred_at), t.event_id, t.channel, t.touchpoint, t.device_id, t.at]
-              for t in journey.touches],
+        "t": touches,
     }
 
 
 def _decode_journey(data: dict[str, Any]) -> Journey:
-    touches = [Touch(from_micros(t[0]), t[1], t[2], t[3], t[4], t[5]) for t in data["t"]]
+    touches = []
+    for micros, event_id, channel, touchpoint, device, at in data["t"]:
+        moment = from_micros(micros)
+        touches.append(Touch(moment, event_id, channel, touchpoint, device,
+                             at if at is not None else rfc3339(moment)))
     completed = from_micros(data["d"]) if data["d"] is not None else None
     return Journey(data["i"], data["f"], data["s"], touches, data["r"], completed)
 
@@ -66,13 +79,55 @@ def encode_customer(state: CustomerJourneys) -> bytes:
     return orjson.dumps({
         "c": state.customer_id,
         "j": [_encode_journey(journey) for journey in state.journeys],
-        "o": state.outputs,
         "m": state.merged_into,
     })
 
 
 def decode_customer(raw: bytes | str) -> CustomerJourneys:
     data = orjson.loads(raw)
-    outputs = {event_id: tuple(emitted) for event_id, emitted in data["o"].items()}
-    return CustomerJourneys(data["c"], [_decode_journey(j) for j in data["j"]], outputs,
-                            data.get("m"))
+    return CustomerJourneys(data["c"], [_decode_journey(j) for j in data["j"]], data.get("m"))
+
+
+# -- outputs kept for re-emission ----------------------------------------------------------
+
+# Version 1 of the preset dictionary. Stored values depend on it byte for byte: never edit
+# it; add a version 2 (and keep decoding 1) instead. zlib reaches the end of a dictionary
+# most cheaply, so the most common fragments come last.
+_OUTPUTS_DICTIONARY = b"".join([
+    b'"kind":"device_switch","kind":"channel_switch","assisted_to":true,"assisted_to":false,',
+    b'"context":{"touchpoints":[{"channel":"","touchpoint":"","occurred_at":""}],"refs":{}}',
+    b'"from":{"event_id":"","channel":"","touchpoint":"","device_id":null,"occurred_at":""},',
+    b'"to":{"event_id":"","channel":"","touchpoint":"","device_id":null,"occurred_at":""},',
+    b'"touchpoints":,"channels":["web","app","email","sms","chat","voice","store","courier"],',
+    b'"duration_seconds":,"idle_seconds":,"abandoned_at":"","product_id":"SKU-","order_id":"',
+    b'"phase":"pre_purchase","phase":"purchase","phase":"post_purchase","family":"support",',
+    b'"family":"purchase","sequence":1,"previous_event_id":"","previous_channel":"",',
+    b'"previous_touchpoint":"","gap_seconds":,"same_channel":true,"same_channel":false,',
+    b'{"specversion":"1.0","id":"","source":"journey-stitcher","type":"identity.merged",',
+    b'"type":"journey.handoff","type":"journey.completed","type":"journey.abandoned",',
+    b'"dataschema":"https://journey-stitcher.dev/schemas/journey.handoff.v1.json",',
+    b'"type":"journey.started","type":"journey.continued","subject":"cus_","time":"2026-',
+    b'"datacontenttype":"application/json",',
+    b'"dataschema":"https://journey-stitcher.dev/schemas/journey.continued.v1.json",',
+    b'"data":{"customer_id":"cus_","journey_id":"jrn_","family":"","event_id":"",',
+    b'"channel":"","touchpoint":"","phase":"","occurred_at":"","refs":{},"device_id":null,',
+    b'"device_id":"","capability_violation":false,',
+])
+_OUTPUTS_V1 = b"\x01"
+
+
+def encode_outputs(outputs: tuple[CloudEvent, ...]) -> bytes:
+    """Outputs of one interaction as stored for re-emission: empty when there are none."""
+    if not outputs:
+        return b""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=_OUTPUTS_DICTIONARY)
+    return _OUTPUTS_V1 + deflate.compress(orjson.dumps(outputs)) + deflate.flush()
+
+
+def decode_outputs(raw: bytes) -> tuple[CloudEvent, ...]:
+    if not raw:
+        return ()
+    if raw[:1] != _OUTPUTS_V1:
+        raise ValueError(f"unknown outputs encoding {raw[:1]!r}")
+    inflate = zlib.decompressobj(-15, zdict=_OUTPUTS_DICTIONARY)
+    return tuple(orjson.loads(inflate.decompress(raw[1:]) + inflate.flush()))

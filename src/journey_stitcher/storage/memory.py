@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from datetime import datetime
 
-from journey_stitcher.identity.model import IdentityRecord, Profile
+from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
 
 
@@ -41,6 +41,7 @@ class MemoryJourneyStore:
 
     def __init__(self) -> None:
         self.customers: dict[str, CustomerJourneys] = {}
+        self.emitted_by: dict[str, dict[str, tuple[CloudEvent, ...]]] = {}
         self._deadlines: dict[tuple[str, str], datetime] = {}
         self._heap: list[tuple[datetime, str, str]] = []
 
@@ -50,6 +51,14 @@ class MemoryJourneyStore:
     def put_customer(self, state: CustomerJourneys) -> None:
         self.customers[state.customer_id] = state
 
+    def emitted(self, customer_id: str, event_id: str) -> tuple[CloudEvent, ...] | None:
+        return self.emitted_by.get(customer_id, {}).get(event_id)
+
+    def put_emitted(self, customer_id: str, event_id: str, outputs: tuple[CloudEvent, ...]) -> None:
+        self.emitted_by.setdefault(customer_id, {})[event_id] = outputs
+
+    def all_emitted(self, customer_id: str) -> dict[str, tuple[CloudEvent, ...]]:
+        return dict(self.emitted_by.get(customer_id, {}))
 
     def schedule(self, customer_id: str, journey_id: str, deadline: datetime) -> None:
         slot = (customer_id, journey_id)

@@ -4,8 +4,11 @@ A batch of events is processed in three steps: load every key it needs (pipeline
 under WATCH), run the pure core on in-memory copies (`LoadedIdentityStore`,
 `LoadedJourneyStore`), and write all changes back in one MULTI/EXEC. A concurrent writer
 makes EXEC fail (WatchError) and the batch is simply run again on fresh state; nothing
-has been sent by then. Dedup needs no extra key: a customer's processed event ids and
-their outputs live inside the customer's state value, so they change in the same write.
+has been sent by then. Dedup and re-emission: what each interaction emitted is stored,
+deflated, in a hash of its customer (one field per event id) written in the same
+transaction as the state; a batch reads only its own event ids (HMGET). The hashes rotate
+weekly (the key names the week; each lives two weeks), so an interaction is recognised
+for at least 7 days after it was processed, without any clean-up pass.
 
 Key layout (`js` is the configurable prefix; `{…}` is the Redis Cluster hash tag):
 
@@ -13,7 +16,8 @@ Key layout (`js` is the configurable prefix; `{…}` is the Redis Cluster hash t
     js:{idg}:o:ref:<name>:<value> owned reference → owning profile id      (no TTL)
     js:{idg}:p:<customer id>      profile (identifiers, refs, alias)        (no TTL)
     js:{idg}:e:<event id>         identity decision of one interaction      (dedup TTL)
-    js:{<customer id>}:j          journeys, processed event ids and outputs (window TTL)
+    js:{<customer id>}:j          open journeys and merge tombstone        (window TTL)
+    js:{<customer id>}:x:<week>   event id → outputs of that event          (14 days)
     js:{d<shard>}:deadlines       sorted set "customer|journey" by deadline (µs)
     js:{d<shard>}:outbox          abandonment outputs written but not yet acknowledged
 
@@ -27,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from journey_stitcher.identity.model import IdentityRecord, Profile
+from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
 
 
@@ -57,6 +61,9 @@ class KeyLayout:
 
     def customer(self, customer_id: str) -> str:
         return f"{self.prefix}:{{{customer_id}}}:j"
+
+    def emitted(self, customer_id: str, week: int) -> str:
+        return f"{self.prefix}:{{{customer_id}}}:x:{week}"
 
     def shard(self, customer_id: str) -> int:
         return zlib.crc32(customer_id.encode()) % self.shards
@@ -109,11 +116,17 @@ class LoadedIdentityStore:
 
 @dataclass(slots=True)
 class LoadedJourneyStore:
-    """The customers a batch loaded, and the state and deadline changes it made."""
+    """The customers (and outputs of events) a batch loaded, and the changes it made.
+
+    `emitted` is answered from the (customer, event) pairs loaded, or from the complete
+    outputs of a customer loaded whole (`everything`, for merged customers)."""
 
     customers: dict[str, CustomerJourneys | None] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
     deadlines: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
+    outputs: dict[tuple[str, str], tuple[CloudEvent, ...] | None] = field(default_factory=dict)
+    everything: dict[str, dict[str, tuple[CloudEvent, ...]]] = field(default_factory=dict)
+    new_outputs: dict[tuple[str, str], tuple[CloudEvent, ...]] = field(default_factory=dict)
 
     def customer(self, customer_id: str) -> CustomerJourneys | None:
         if customer_id not in self.customers:
@@ -124,6 +137,26 @@ class LoadedJourneyStore:
         self.customers[state.customer_id] = state
         self.changed.add(state.customer_id)
 
+    def emitted(self, customer_id: str, event_id: str) -> tuple[CloudEvent, ...] | None:
+        slot = (customer_id, event_id)
+        if slot in self.outputs:
+            return self.outputs[slot]
+        if customer_id in self.everything:
+            return self.everything[customer_id].get(event_id)
+        raise StateNotLoaded(f"x:{customer_id}|{event_id}")
+
+    def put_emitted(self, customer_id: str, event_id: str, outputs: tuple[CloudEvent, ...]) -> None:
+        self.outputs[(customer_id, event_id)] = outputs
+        self.new_outputs[(customer_id, event_id)] = outputs
+
+    def all_emitted(self, customer_id: str) -> dict[str, tuple[CloudEvent, ...]]:
+        if customer_id not in self.everything:
+            raise StateNotLoaded(f"a:{customer_id}")
+        found = dict(self.everything[customer_id])
+        # with what this batch emitted for the customer before it was merged
+        found.update((event_id, outputs) for (cid, event_id), outputs in self.outputs.items()
+                     if cid == customer_id and outputs is not None)
+        return found
 
     def schedule(self, customer_id: str, journey_id: str, deadline: datetime) -> None:
         self.deadlines[(customer_id, journey_id)] = deadline
@@ -134,6 +167,14 @@ class LoadedJourneyStore:
     def due(self, now: datetime) -> list[tuple[str, str]]:
         """Not used in batches: the worker sweeps deadlines itself (see `worker.timer`)."""
         return []
+
+
+WEEK = timedelta(days=7)
+
+
+def week_of(moment: datetime) -> int:
+    """The generation of the outputs hashes written at `moment` (weeks since the epoch)."""
+    return int(moment.timestamp() // WEEK.total_seconds())
 
 
 def customer_ttl(state: CustomerJourneys, now: datetime, retention: timedelta,

@@ -107,8 +107,12 @@ class InArrivalOrder:
             event.ack()
 
 
-def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> faust.App:
-    """The worker application, ready for `faust.Worker`."""
+def create_app(
+    settings: Settings, config: StitcherConfig, pepper: bytes,
+    stages: tuple[type[IdentityStage], type[JourneyStage]] = (IdentityStage, JourneyStage),
+) -> faust.App:
+    """The worker application, ready for `faust.Worker`. `stages` lets the benchmark run
+    its naive variant (`bench.naive`) in the very same wiring."""
     ops = WorkerOps(settings)  # /metrics, /healthz, /readyz, lag; drains on SIGTERM
     app = WorkerApp(
         settings.app_id,
@@ -138,8 +142,8 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
 
     redis = ops.redis()
     layout = KeyLayout(prefix=settings.redis_prefix, shards=settings.partitions)
-    identity = IdentityStage(config, pepper, redis, layout, topics)
-    journeys = JourneyStage(config, pepper, redis, layout, topics)
+    identity = stages[0](config, pepper, redis, layout, topics)
+    journeys = stages[1](config, pepper, redis, layout, topics)
     identity.observer = journeys.observer = ops.metrics
     sender = ops.sender(FaustSender(app))
     journey_lock = asyncio.Lock()
@@ -198,7 +202,10 @@ def create_app(settings: Settings, config: StitcherConfig, pepper: bytes) -> fau
     return app
 
 
-def run_worker(settings: Settings, config: StitcherConfig) -> None:
+def run_worker(
+    settings: Settings, config: StitcherConfig,
+    stages: tuple[type[IdentityStage], type[JourneyStage]] = (IdentityStage, JourneyStage),
+) -> None:
     """Run the worker until SIGTERM/SIGINT (Faust drains, flushes and commits on stop)."""
     pepper = settings.pepper_bytes()
     if settings.pepper_is_development:
@@ -208,6 +215,6 @@ def run_worker(settings: Settings, config: StitcherConfig) -> None:
                               [topics.interactions, *topics.outputs(), topics.dlq],
                               settings.partitions, settings.replication_factor,
                               options=kafka_client_options(settings)))
-    app = create_app(settings, config, pepper)
+    app = create_app(settings, config, pepper, stages)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

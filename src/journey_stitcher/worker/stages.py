@@ -27,15 +27,17 @@ from journey_stitcher.errors import InvalidInput
 from journey_stitcher.identity.model import CloudEvent, Resolution
 from journey_stitcher.identity.resolver import Keys
 from journey_stitcher.interactions.model import Interaction
-from journey_stitcher.interactions.parse import parse_interaction
+from journey_stitcher.interactions.parse import parse_document, parse_interaction
 from journey_stitcher.stitcher import Core, normalizer_for
 from journey_stitcher.storage import codec
 from journey_stitcher.storage.redis_state import (
+    WEEK,
     KeyLayout,
     LoadedIdentityStore,
     LoadedJourneyStore,
     StateNotLoaded,
     customer_ttl,
+    week_of,
 )
 from journey_stitcher.worker.records import OutgoingRecord, Topics, dead_letter
 
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEDUP_RETENTION = timedelta(days=7)
+# An outputs hash is written during one week and read during the next (`week_of`).
+OUTPUTS_RETENTION = 2 * WEEK + timedelta(days=1)
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -221,7 +225,7 @@ class JourneyStage(_Stage):
 
     def _decode(self, message: Incoming) -> tuple[Interaction, Resolution]:
         envelope = orjson.loads(message.value)
-        event = parse_interaction(orjson.dumps(envelope["e"]), self._config)
+        event = parse_document(envelope["e"], self._config)
         return event, Resolution(envelope["c"], (), tuple(envelope["m"]), envelope["d"])
 
     async def _apply(
@@ -231,9 +235,13 @@ class JourneyStage(_Stage):
         journeys = LoadedJourneyStore()
         core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), journeys)
         async with self._redis.pipeline(transaction=True) as pipe:
-            wanted = {r.customer_id for _e, r in items} | {m for _e, r in items for m in r.merged_ids}
+            wanted = {r.customer_id for _e, r in items}
             wanted |= {key[2:] for key in extra if key.startswith("j:")}
-            await self._load_customers(pipe, journeys, wanted)
+            lookups = {(r.customer_id, e.event_id) for e, r in items}
+            lookups |= {_pair(key[2:]) for key in extra if key.startswith("x:")}
+            whole = {m for _e, r in items for m in r.merged_ids}
+            whole |= {key[2:] for key in extra if key.startswith("a:")}
+            await self._load(pipe, journeys, now, wanted, lookups, whole)
             outputs: list[CloudEvent] = []
             for event, resolution in items:
                 outputs += core.engine.apply(event, resolution, now)
@@ -242,16 +250,44 @@ class JourneyStage(_Stage):
             await pipe.execute()
         return outputs
 
-    async def _load_customers(
-        self, pipe: Pipeline, store: LoadedJourneyStore, customer_ids: Iterable[str]
+    async def _load(
+        self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime, customer_ids: Iterable[str],
+        lookups: Iterable[tuple[str, str]] = (), whole: Iterable[str] = (),
     ) -> None:
-        ids = sorted(set(customer_ids))
+        """Watch the customers' state keys, then read the states and the outputs asked for
+        in one round trip (the outputs need no WATCH of their own: they only ever change in
+        a transaction that also writes their customer's state key)."""
+        wanted: dict[str, list[str]] = {}
+        for cid, event_id in sorted(set(lookups)):
+            wanted.setdefault(cid, []).append(event_id)
+        complete = sorted(set(whole))
+        ids = sorted(set(customer_ids) | wanted.keys() | set(complete))
         if not ids:
             return
-        keys = [self._layout.customer(cid) for cid in ids]
+        layout = self._layout
+        keys = [layout.customer(cid) for cid in ids]
         await pipe.watch(*keys)
-        for cid, raw in zip(ids, await pipe.mget(keys), strict=True):
+        weeks = (week_of(now), week_of(now) - 1)
+        async with self._redis.pipeline(transaction=False) as reads:
+            reads.mget(keys)
+            for cid, events in wanted.items():
+                for week in weeks:
+                    reads.hmget(layout.emitted(cid, week), events)
+            for cid in complete:
+                for week in weeks:
+                    reads.hgetall(layout.emitted(cid, week))
+            results = iter(await reads.execute())
+        for cid, raw in zip(ids, next(results), strict=True):
             store.customers[cid] = codec.decode_customer(raw) if raw is not None else None
+        for cid, events in wanted.items():
+            current, previous = next(results), next(results)
+            for event_id, this_week, last_week in zip(events, current, previous, strict=True):
+                raw = this_week if this_week is not None else last_week
+                store.outputs[(cid, event_id)] = codec.decode_outputs(raw) if raw is not None else None
+        for cid in complete:
+            current, previous = next(results), next(results)
+            merged = {**previous, **current}
+            store.everything[cid] = {_text(e): codec.decode_outputs(raw) for e, raw in merged.items()}
 
     def _write(self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime) -> None:
         layout = self._layout
@@ -261,6 +297,14 @@ class JourneyStage(_Stage):
             assert state is not None  # only put_customer marks a customer changed
             ttl = customer_ttl(state, now, DEDUP_RETENTION, windows)
             pipe.set(layout.customer(cid), codec.encode_customer(state), px=_millis(ttl))
+        emitted: dict[str, dict[str, bytes]] = {}
+        for (cid, event_id), outputs in store.new_outputs.items():
+            emitted.setdefault(cid, {})[event_id] = codec.encode_outputs(outputs)
+        week = week_of(now)
+        for cid, fields in emitted.items():
+            key = layout.emitted(cid, week)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # bytes values are fine
+            pipe.pexpire(key, _millis(OUTPUTS_RETENTION))
         for (cid, jid), deadline in store.deadlines.items():
             key = layout.deadlines(layout.shard(cid))
             if deadline is None:
@@ -288,7 +332,7 @@ class JourneyStage(_Stage):
         core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), journeys)
         async with self._redis.pipeline(transaction=True) as pipe:
             customers = sorted({m.split("|", 1)[0] for m in members})
-            await self._load_customers(pipe, journeys, customers)
+            await self._load(pipe, journeys, now, customers)
             outputs: list[CloudEvent] = []
             for cid in customers:
                 outputs += core.engine.expire_customer(cid, now)
@@ -319,6 +363,11 @@ class JourneyStage(_Stage):
         if records:
             ids = [orjson.loads(r.value)["id"] for r in records]
             await self._redis.hdel(self._layout.outbox(shard), *ids)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    customer_id, _, event_id = text.partition("|")
+    return customer_id, event_id
 
 
 def _text(value: bytes | str | object) -> str:

@@ -1,0 +1,94 @@
+"""The Redis value encodings (`storage.codec`) and the batch-loaded store, without Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from journey_stitcher.journeys.model import CustomerJourneys, Journey, Touch
+from journey_stitcher.storage import codec
+from journey_stitcher.storage.redis_state import LoadedJourneyStore, StateNotLoaded, week_of
+
+T0 = datetime(2026, 5, 1, 9, 0, 0, 123000, tzinfo=UTC)
+
+
+def _state() -> CustomerJourneys:
+    touches = [
+        Touch(T0, "e1", "web", "inform", None, "2026-05-01T09:00:00.123Z"),
+        # an input written with an offset keeps its own text
+        Touch(T0 + timedelta(minutes=5), "e2", "app", "compare", "d" * 32, "2026-05-01T11:05:00.123+02:00"),
+    ]
+    journey = Journey("jrn_1", "purchase", "completed", touches, {"product_id": ["SKU-1"]},
+                      T0 + timedelta(minutes=5))
+    return CustomerJourneys("cus_1", [journey], merged_into=None)
+
+
+def test_customer_state_round_trips_exactly() -> None:
+    state = _state()
+    assert codec.decode_customer(codec.encode_customer(state)) == state
+    tombstone = CustomerJourneys("cus_2", merged_into="cus_1")
+    assert codec.decode_customer(codec.encode_customer(tombstone)) == tombstone
+
+
+def test_touch_text_is_stored_only_when_it_is_not_the_canonical_form() -> None:
+    stored = orjson.loads(codec.encode_customer(_state()))
+    first, second = stored["j"][0]["t"]
+    assert first[5] is None
+    assert second[5] == "2026-05-01T11:05:00.123+02:00"
+
+
+def test_outputs_round_trip_and_shrink() -> None:
+    event = {
+        "specversion": "1.0", "id": "9771941a936e1d3f3c554b9ddf31527a", "source": "journey-stitcher",
+        "type": "journey.continued", "subject": "cus_52ffae82e834c00308e4b29f",
+        "time": "2026-11-22T06:15:32.779Z", "datacontenttype": "application/json",
+        "dataschema": "https://journey-stitcher.dev/schemas/journey.continued.v1.json",
+        "data": {"customer_id": "cus_52ffae82e834c00308e4b29f", "journey_id": "jrn_1c58e981bbc80d81eae284d1",
+                 "family": "purchase", "event_id": "evt-42-36", "channel": "web", "touchpoint": "inform",
+                 "phase": "pre_purchase", "occurred_at": "2026-11-22T06:15:32.779Z", "refs": {},
+                 "device_id": None, "capability_violation": False, "sequence": 2,
+                 "previous_event_id": "evt-42-30", "previous_channel": "app",
+                 "previous_touchpoint": "discover", "gap_seconds": 14.881, "same_channel": False},
+    }
+    outputs = (event,)
+    stored = codec.encode_outputs(outputs)
+    assert codec.decode_outputs(stored) == outputs
+    assert len(stored) < len(orjson.dumps(outputs)) / 2
+    assert codec.encode_outputs(()) == b""
+    assert codec.decode_outputs(b"") == ()
+    with pytest.raises(ValueError, match="unknown outputs encoding"):
+        codec.decode_outputs(b"\x09rubbish")
+
+
+def test_loaded_store_answers_only_what_was_loaded() -> None:
+    store = LoadedJourneyStore()
+    store.outputs[("cus_1", "e1")] = None
+    assert store.emitted("cus_1", "e1") is None
+    with pytest.raises(StateNotLoaded) as missing:
+        store.emitted("cus_1", "e2")
+    assert missing.value.key == "x:cus_1|e2"
+    with pytest.raises(StateNotLoaded) as whole:
+        store.all_emitted("cus_1")
+    assert whole.value.key == "a:cus_1"
+
+
+def test_everything_of_a_merged_customer_includes_what_its_batch_emitted() -> None:
+    """Merged in the batch that also processed one of its events: that event moves too."""
+    store = LoadedJourneyStore()
+    store.everything["cus_x"] = {"old": ({"id": "a"},)}
+    store.outputs[("cus_x", "new")] = None
+    store.put_emitted("cus_x", "new", ({"id": "b"},))
+    store.put_emitted("cus_other", "elsewhere", ({"id": "c"},))
+    assert store.all_emitted("cus_x") == {"old": ({"id": "a"},), "new": ({"id": "b"},)}
+    assert store.emitted("cus_x", "old") == ({"id": "a"},)
+    assert store.new_outputs == {("cus_x", "new"): ({"id": "b"},), ("cus_other", "elsewhere"): ({"id": "c"},)}
+
+
+def test_outputs_generations_are_weeks() -> None:
+    start = datetime.fromtimestamp(week_of(T0) * 7 * 86_400, UTC)  # weeks since the epoch
+    assert start <= T0 < start + timedelta(days=7)
+    assert week_of(start) == week_of(start + timedelta(days=6, hours=23, minutes=59)) == week_of(T0)
+    assert week_of(start - timedelta(microseconds=1)) == week_of(T0) - 1
+    assert week_of(start + timedelta(days=14)) == week_of(T0) + 2
