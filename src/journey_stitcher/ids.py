@@ -45,7 +45,7 @@ class Hasher:
 
     def __init__(self, pepper: bytes | None) -> None:
         self._pepper = pepper
-        self._cached = lru_cache(maxsize=262_144)(self._hash)
+        self._cached = lru_cache(maxsize=65_536)(self._hash)
 
     @property
     def enabled(self) -> bool:

@@ -35,7 +35,7 @@ TOPIC_OF_TYPE: Final[dict[str, str]] = {
 }
 
 
-@lru_cache(maxsize=262_144)  # the same touch times are written again in every context
+@lru_cache(maxsize=65_536)  # the same touch times are written again in every context
 def rfc3339(moment: datetime) -> str:
     """`moment` in UTC as RFC 3339 with a `Z`, keeping milli- or microseconds when present."""
     utc = moment.astimezone(UTC) if moment.utcoffset() else moment

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     topic_dlq: str = "interactions.dlq"
 
     batch_size: int = Field(500, ge=1)
-    batch_timeout_seconds: float = Field(0.05, gt=0)
+    batch_timeout_seconds: float = Field(0.02, gt=0)
     abandonment_interval_seconds: float = Field(5.0, gt=0)
     web_enabled: bool = True
     web_port: int = Field(6066, ge=1, le=65535)

@@ -40,7 +40,7 @@ def _normalize_email(value: str) -> str | None:
 
 
 def _phone_normalizer(region: str) -> Callable[[str], str | None]:
-    @lru_cache(maxsize=262_144)
+    @lru_cache(maxsize=65_536)
     def normalize(value: str) -> str | None:
         try:
             number = phonenumbers.parse(value, region)

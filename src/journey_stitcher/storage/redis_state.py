@@ -28,11 +28,13 @@ every identifier an event touches; journey state is spread by customer.
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
+from journey_stitcher.storage import codec
 
 
 class StateNotLoaded(LookupError):
@@ -167,6 +169,34 @@ class LoadedJourneyStore:
     def due(self, now: datetime) -> list[tuple[str, str]]:
         """Not used in batches: the worker sweeps deadlines itself (see `worker.timer`)."""
         return []
+
+
+class DecodedStates:
+    """Customer states decoded in earlier batches, kept with the exact bytes they came from.
+
+    A worker meets the same (busy) customers batch after batch; when the stored value is
+    still byte for byte what this worker last read or wrote, a copy of the decoded state
+    replaces decoding it again. Least recently used entries go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[bytes, CustomerJourneys]] = OrderedDict()
+
+    def decode(self, customer_id: str, raw: bytes) -> CustomerJourneys:
+        entry = self._entries.get(customer_id)
+        if entry is not None and entry[0] == raw:
+            self._entries.move_to_end(customer_id)
+            return entry[1].copy()
+        state = codec.decode_customer(raw)
+        self.remember(customer_id, raw, state)
+        return state.copy()
+
+    def remember(self, customer_id: str, raw: bytes, state: CustomerJourneys) -> None:
+        """`state` was just written as `raw`; the caller no longer changes it."""
+        self._entries[customer_id] = (raw, state)
+        self._entries.move_to_end(customer_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
 
 
 WEEK = timedelta(days=7)

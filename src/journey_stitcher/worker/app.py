@@ -25,7 +25,7 @@ from journey_stitcher.kafka import ensure_topics, faust_credentials, kafka_clien
 from journey_stitcher.ops.worker import WorkerApp, WorkerOps
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
-from journey_stitcher.worker.ordering import ArrivalMerge
+from journey_stitcher.worker.ordering import ArrivalMerge, Produced
 from journey_stitcher.worker.records import OutgoingRecord, Topics
 from journey_stitcher.worker.stages import IdentityStage, Incoming, JourneyStage
 
@@ -33,21 +33,41 @@ log = logging.getLogger(__name__)
 
 
 class FaustSender:
-    """Sends through the app's producer; retries until Kafka acknowledged everything."""
+    """Sends through the app's producer; retries until Kafka acknowledged everything.
+    Records to the `tracked` topic go to partitions chosen up front and are counted there
+    while in flight (`ordering.Produced`)."""
 
-    def __init__(self, app: faust.App, ceiling: float = 10.0) -> None:
+    def __init__(self, app: faust.App, ceiling: float = 10.0, tracked: Produced | None = None) -> None:
         self._app = app
         self._ceiling = ceiling
+        self._tracked = tracked
 
     async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        tracked = self._tracked
+        partitions = [tracked.partition(r.key) if tracked is not None and r.topic == tracked.topic
+                      and r.key is not None else None for r in records]
+        flying = [p for p in partitions if p is not None]
+        if tracked is not None:
+            tracked.begin(flying)
+        try:
+            await self._send(records, partitions)
+        finally:
+            if tracked is not None:
+                tracked.end(flying)
+
+    async def _send(self, records: Sequence[OutgoingRecord], partitions: list[int | None]) -> None:
         delay = 0.1
         while records:
             try:
                 producer = self._app.producer
-                pending = [await producer.send(r.topic, r.key, r.value, None,
+                pending = [await producer.send(r.topic, r.key, r.value, partition,
                                                _seconds(r.timestamp_ms), r.headers)
-                           for r in records]
-                await asyncio.gather(*pending)
+                           for r, partition in zip(records, partitions, strict=True)]
+                acknowledged = await asyncio.gather(*pending)
+                if self._tracked is not None:
+                    for metadata in acknowledged:
+                        if metadata.topic == self._tracked.topic:
+                            self._tracked.acknowledged(metadata.partition, metadata.offset)
                 return
             except KafkaError as error:  # redelivery is harmless: outputs are deterministic
                 log.warning("kafka send failed (%s); retrying in %.1fs", error, delay)
@@ -73,9 +93,10 @@ class InArrivalOrder:
     (`worker.ordering`). Held events are acknowledged only once processed: each gets an extra
     reference, released by `done`, so their offsets cannot be committed before."""
 
-    def __init__(self, app: faust.App, topic: str) -> None:
+    def __init__(self, app: faust.App, topic: str, produced: Produced | None = None) -> None:
         self._app = app
         self._topic = topic
+        self._produced = produced
         self._merge: ArrivalMerge[Any] = ArrivalMerge()
         self._last_offset: dict[int, int] = {}
 
@@ -94,12 +115,17 @@ class InArrivalOrder:
         return self._merge.release(self._behind)
 
     def _behind(self, partition: int) -> bool:
-        """True when the partition has records this worker has not consumed yet."""
+        """True when the partition has (or is about to receive) records this worker has not
+        consumed yet."""
+        produced = self._produced
+        if produced is not None and produced.in_flight(partition):
+            return True
         # Faust types it int; aiokafka answers None before the partition's first fetch.
         highwater = cast("int | None", self._app.consumer.highwater(TP(self._topic, partition)))
         if highwater is None:  # not fetched yet: it may well hold older records
             return True
-        return self._last_offset.get(partition, -1) + 1 < highwater
+        end = max(highwater, produced.end_offset(partition) if produced is not None else 0)
+        return self._last_offset.get(partition, -1) + 1 < end
 
     @staticmethod
     def done(events: Sequence[Any]) -> None:
@@ -145,11 +171,12 @@ def create_app(
     identity = stages[0](config, pepper, redis, layout, topics)
     journeys = stages[1](config, pepper, redis, layout, topics)
     identity.observer = journeys.observer = ops.metrics
-    sender = ops.sender(FaustSender(app))
+    rekeyed = Produced(topics.resolved, settings.partitions)
+    sender = ops.sender(FaustSender(app, tracked=rekeyed))
     journey_lock = asyncio.Lock()
     identity_lock = asyncio.Lock()
     identity_order = InArrivalOrder(app, topics.interactions)
-    journey_order = InArrivalOrder(app, topics.resolved)
+    journey_order = InArrivalOrder(app, topics.resolved, rekeyed)
 
     async def resolve(events: list[Any]) -> None:
         async with identity_lock:
@@ -179,7 +206,7 @@ def create_app(
             if events:
                 await place(events)
 
-    @app.timer(settings.batch_timeout_seconds * 5)  # type: ignore[untyped-decorator]
+    @app.timer(settings.batch_timeout_seconds)  # type: ignore[untyped-decorator]
     async def release_held() -> None:
         """Held events whose partitions caught up meanwhile go on even if no batch comes."""
         for order, process in ((identity_order, resolve), (journey_order, place)):
@@ -216,5 +243,7 @@ def run_worker(
                               settings.partitions, settings.replication_factor,
                               options=kafka_client_options(settings)))
     app = create_app(settings, config, pepper, stages)
+    # aiokafka formats a debug record for every message it sends unless told otherwise.
+    logging.getLogger("aiokafka").setLevel(settings.log_level.upper())
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

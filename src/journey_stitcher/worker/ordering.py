@@ -13,9 +13,11 @@ buffer (`limit`), which then releases its oldest records.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
+
+from aiokafka.partitioner import murmur2
 
 T = TypeVar("T")
 
@@ -63,3 +65,41 @@ class ArrivalMerge(Generic[T]):
             dropped += [item for _, item in self._queues.pop(partition)]
         self._size -= len(dropped)
         return dropped
+
+
+class Produced:
+    """What this process produces to one topic, partition by partition: how many records
+    are on their way and the last offset Kafka acknowledged.
+
+    The journey stage merges the re-keyed topic back into arrival order, and that topic is
+    written while it is read: a partition that looks caught up by its high-water mark may be
+    about to receive an older record this very process is sending. Counting those sends as
+    "may still deliver" closes that gap for everything one worker produces itself (records
+    re-keyed by another worker are only known through the high-water marks). Partitions are
+    chosen here, as Kafka's default partitioner would (murmur2 of the key), so that they are
+    known before the send."""
+
+    def __init__(self, topic: str, partitions: int) -> None:
+        self.topic = topic
+        self._partitions = partitions
+        self._in_flight: Counter[int] = Counter()
+        self._acknowledged: dict[int, int] = {}
+
+    def partition(self, key: bytes) -> int:
+        return int(murmur2(key) & 0x7FFFFFFF) % self._partitions
+
+    def begin(self, partitions: Iterable[int]) -> None:
+        self._in_flight.update(partitions)
+
+    def acknowledged(self, partition: int, offset: int) -> None:
+        self._acknowledged[partition] = max(offset, self._acknowledged.get(partition, -1))
+
+    def end(self, partitions: Iterable[int]) -> None:
+        self._in_flight.subtract(partitions)
+
+    def in_flight(self, partition: int) -> bool:
+        return self._in_flight[partition] > 0
+
+    def end_offset(self, partition: int) -> int:
+        """One past the last offset acknowledged to this process (0: none yet)."""
+        return self._acknowledged.get(partition, -1) + 1

@@ -32,6 +32,7 @@ from journey_stitcher.stitcher import Core, normalizer_for
 from journey_stitcher.storage import codec
 from journey_stitcher.storage.redis_state import (
     WEEK,
+    DecodedStates,
     KeyLayout,
     LoadedIdentityStore,
     LoadedJourneyStore,
@@ -217,6 +218,13 @@ class IdentityStage(_Stage):
 class JourneyStage(_Stage):
     """Applies the journey rules to re-keyed interactions; sweeps idle journeys."""
 
+    def __init__(
+        self, config: StitcherConfig, pepper: bytes | None, redis: Redis, layout: KeyLayout,
+        topics: Topics, clock: Callable[[], datetime] = _wall_clock,
+    ) -> None:
+        super().__init__(config, pepper, redis, layout, topics, clock)
+        self._states = DecodedStates()
+
     async def process(self, batch: Sequence[Incoming]) -> list[OutgoingRecord]:
         items = [self._decode(message) for message in batch]
         outputs = await self.retrying.run(lambda extra: self._apply(items, extra))
@@ -246,9 +254,16 @@ class JourneyStage(_Stage):
             for event, resolution in items:
                 outputs += core.engine.apply(event, resolution, now)
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            self._write(pipe, journeys, now)
+            written = self._write(pipe, journeys, now)
             await pipe.execute()
+        self._remember(journeys, written)
         return outputs
+
+    def _remember(self, store: LoadedJourneyStore, written: dict[str, bytes]) -> None:
+        for cid, raw in written.items():
+            state = store.customers[cid]
+            assert state is not None
+            self._states.remember(cid, raw, state)
 
     async def _load(
         self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime, customer_ids: Iterable[str],
@@ -278,7 +293,7 @@ class JourneyStage(_Stage):
                     reads.hgetall(layout.emitted(cid, week))
             results = iter(await reads.execute())
         for cid, raw in zip(ids, next(results), strict=True):
-            store.customers[cid] = codec.decode_customer(raw) if raw is not None else None
+            store.customers[cid] = self._states.decode(cid, raw) if raw is not None else None
         for cid, events in wanted.items():
             current, previous = next(results), next(results)
             for event_id, this_week, last_week in zip(events, current, previous, strict=True):
@@ -289,14 +304,17 @@ class JourneyStage(_Stage):
             merged = {**previous, **current}
             store.everything[cid] = {_text(e): codec.decode_outputs(raw) for e, raw in merged.items()}
 
-    def _write(self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime) -> None:
+    def _write(self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime) -> dict[str, bytes]:
+        """Queue the batch's writes; the customers' new values, by customer id."""
         layout = self._layout
         windows = {f.id: f.window for f in self._config.catalog.families.values()}
+        written: dict[str, bytes] = {}
         for cid in store.changed:
             state = store.customers[cid]
             assert state is not None  # only put_customer marks a customer changed
             ttl = customer_ttl(state, now, DEDUP_RETENTION, windows)
-            pipe.set(layout.customer(cid), codec.encode_customer(state), px=_millis(ttl))
+            written[cid] = codec.encode_customer(state)
+            pipe.set(layout.customer(cid), written[cid], px=_millis(ttl))
         emitted: dict[str, dict[str, bytes]] = {}
         for (cid, event_id), outputs in store.new_outputs.items():
             emitted.setdefault(cid, {})[event_id] = codec.encode_outputs(outputs)
@@ -311,6 +329,7 @@ class JourneyStage(_Stage):
                 pipe.zrem(key, f"{cid}|{jid}")
             else:
                 pipe.zadd(key, {f"{cid}|{jid}": codec.to_micros(deadline)})
+        return written
 
     # -- abandonment --------------------------------------------------------------------
 
@@ -338,13 +357,14 @@ class JourneyStage(_Stage):
                 outputs += core.engine.expire_customer(cid, now)
             stale = [m for m in members if not self._still_open(journeys, m)]
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            self._write(pipe, journeys, now)
+            written = self._write(pipe, journeys, now)
             if stale:
                 pipe.zrem(key, *stale)
             if outputs:
                 pipe.hset(self._layout.outbox(shard),
                           mapping={e["id"]: orjson.dumps(e) for e in outputs})
             await pipe.execute()
+        self._remember(journeys, written)
         return outputs
 
     @staticmethod

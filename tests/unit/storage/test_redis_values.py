@@ -9,7 +9,7 @@ import pytest
 
 from journey_stitcher.journeys.model import CustomerJourneys, Journey, Touch
 from journey_stitcher.storage import codec
-from journey_stitcher.storage.redis_state import LoadedJourneyStore, StateNotLoaded, week_of
+from journey_stitcher.storage.redis_state import DecodedStates, LoadedJourneyStore, StateNotLoaded, week_of
 
 T0 = datetime(2026, 5, 1, 9, 0, 0, 123000, tzinfo=UTC)
 
@@ -92,3 +92,28 @@ def test_outputs_generations_are_weeks() -> None:
     assert week_of(start) == week_of(start + timedelta(days=6, hours=23, minutes=59)) == week_of(T0)
     assert week_of(start - timedelta(microseconds=1)) == week_of(T0) - 1
     assert week_of(start + timedelta(days=14)) == week_of(T0) + 2
+
+
+def test_decoded_states_hand_out_copies_of_what_the_bytes_say() -> None:
+    states = DecodedStates(size=2)
+    raw = codec.encode_customer(_state())
+    first = states.decode("cus_1", raw)
+    first.journeys[0].touches.append(Touch(T0, "e9", "sms", "inform"))
+    first.journeys[0].refs["product_id"].append("SKU-2")
+    first.journeys.append(Journey("jrn_2", "support", "open"))
+    again = states.decode("cus_1", raw)
+    assert again == _state()  # the changes made to a copy did not leak into the cache
+    changed = codec.encode_customer(first)
+    assert states.decode("cus_1", changed) == first  # other bytes: decoded afresh
+
+
+def test_decoded_states_remember_what_was_written_and_forget_the_oldest() -> None:
+    states = DecodedStates(size=2)
+    raw = codec.encode_customer(_state())
+    # what was remembered is handed out for those bytes, without decoding them
+    states.remember("cus_1", raw, CustomerJourneys("remembered"))
+    assert states.decode("cus_1", raw).customer_id == "remembered"
+    states.remember("cus_2", b"{}", CustomerJourneys("cus_2"))
+    states.remember("cus_3", b"{}", CustomerJourneys("cus_3"))
+    assert states.decode("cus_1", raw) == _state()  # forgotten: decoded from the bytes
+    assert states.decode("cus_3", b"{}").customer_id == "cus_3"
