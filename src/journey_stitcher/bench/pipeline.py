@@ -273,7 +273,8 @@ async def latency(
     keys = PartitionKeys(load_config(None), PEPPER.encode())
     prepared = [(line, keys(line), str(orjson.loads(line)["event_id"])) for line in lines]
     expected_all = _with_journey_output(lines)
-    topics = [variant.topic("journeys"), variant.topic("handoffs")]
+    rekeyed_topic = variant.topic("resolved")
+    topics = [variant.topic("journeys"), variant.topic("handoffs"), rekeyed_topic]
     consumer = AIOKafkaConsumer(bootstrap_servers=variant.bootstrap, enable_auto_commit=False,
                                 fetch_max_wait_ms=10, auto_offset_reset="latest")
     await consumer.start()
@@ -283,6 +284,7 @@ async def latency(
         await consumer.position(tp)
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}
+    rekeyed: dict[str, float] = {}  # the identity stage's re-keyed record became visible
     publishing = True
 
     expected: set[str] = set()
@@ -291,8 +293,11 @@ async def latency(
         while publishing or not expected <= arrived.keys():
             batch = await consumer.getmany(timeout_ms=20)
             now = time.time()
-            for messages in batch.values():
+            for tp, messages in batch.items():
                 for message in messages:
+                    if tp.topic == rekeyed_topic:
+                        rekeyed.setdefault(str(orjson.loads(message.value)["e"]["event_id"]), now)
+                        continue
                     event_id = _triggering_event(message.value)
                     if event_id in sent and event_id not in arrived:
                         arrived[event_id] = now
@@ -328,6 +333,7 @@ async def latency(
         await producer.stop()
         await consumer.stop()
     millis = sorted((arrived[e] - sent[e]) * 1000 for e in arrived)
+    first_stage = sorted((rekeyed[e] - sent[e]) * 1000 for e in arrived if e in rekeyed)
     return {
         "target_rate": round(rate, 1),
         "achieved_rate": round(len(sent) / published_for, 1),
@@ -340,6 +346,9 @@ async def latency(
         "p95_ms": _percentile(millis, 95),
         "p99_ms": _percentile(millis, 99),
         "max_ms": round(millis[-1], 1) if millis else 0.0,
+        # publish → re-keyed record visible: the identity stage's share (same events)
+        "identity_stage_p50_ms": _percentile(first_stage, 50),
+        "identity_stage_p99_ms": _percentile(first_stage, 99),
     }
 
 
@@ -420,7 +429,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     spy.wait(timeout=120)
                 memory_after = await used_memory(redis)
                 keys = await census(redis, one_v.name)
-                rate = one["events_per_s"] / 2
+                rate = args.latency_rate or one["events_per_s"] / 2
                 extra = list(itertools.islice(generate_line_bytes(GeneratorConfig(
                     events=math.ceil(rate * args.latency_seconds) + 100, customers=args.customers,
                     seed=args.seed + 1, recent=True)), None))
@@ -576,6 +585,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--naive-events", type=int, default=10_000,
                         help="prefix of the input the naive variant processes (it is slow)")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--latency-rate", type=float,
+                        help="events/s of the latency phase (default: half the measured throughput)")
     parser.add_argument("--latency-settle", type=float, default=20.0,
                         help="how long to wait for the last outputs after publishing")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per variant")

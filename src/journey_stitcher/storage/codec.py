@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -51,17 +52,21 @@ def decode_record(raw: bytes | str) -> IdentityRecord:
     return IdentityRecord(data["c"], tuple(data["o"]), tuple(data["m"]))
 
 
+@lru_cache(maxsize=65_536)
+def _encoded_touch(touch: Touch) -> orjson.Fragment:
+    """One touch, encoded once: busy customers' states are written again batch after batch
+    with mostly the same touches."""
+    # `at` is the input's own text; stored only when the canonical form differs from it.
+    at = None if touch.at == rfc3339(touch.occurred_at) else touch.at
+    return orjson.Fragment(orjson.dumps([to_micros(touch.occurred_at), touch.event_id, touch.channel,
+                                         touch.touchpoint, touch.device_id, at]))
+
+
 def _encode_journey(journey: Journey) -> dict[str, Any]:
-    touches = []
-    for t in journey.touches:
-        micros = to_micros(t.occurred_at)
-        # `at` is the input's own text; stored only when the canonical form differs from it.
-        at = None if t.at == rfc3339(t.occurred_at) else t.at
-        touches.append([micros, t.event_id, t.channel, t.touchpoint, t.device_id, at])
     return {
         "i": journey.id, "f": journey.family, "s": journey.status, "r": journey.refs,
         "d": to_micros(journey.completed_at) if journey.completed_at else None,
-        "t": touches,
+        "t": [_encoded_touch(touch) for touch in journey.touches],
     }
 
 

@@ -12,6 +12,7 @@ a batch's input is acknowledged only after Kafka acknowledged every record it pr
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from typing import Any, cast
@@ -159,6 +160,9 @@ def create_app(
         # rebalances wait for the batches in progress only (WorkerApp, ops/drain.py); the
         # rest is redelivered to the next owner of the partition.
         stream_wait_empty=False,
+        # Back pressure: how many consumed records a stream may hold before its agent takes
+        # them. Two batches keep the agents busy; more only costs memory.
+        stream_buffer_maxsize=2 * settings.batch_size,
     )
     topics = Topics.from_settings(settings)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
@@ -243,6 +247,11 @@ def run_worker(
                               settings.partitions, settings.replication_factor,
                               options=kafka_client_options(settings)))
     app = create_app(settings, config, pepper, stages)
+    # The worker keeps long-lived caches (decoded states, hashes, touches): a full collection
+    # would walk them all, so collect young objects less often and older ones rarely, and
+    # leave what start-up created out of collections altogether.
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
     # aiokafka formats a debug record for every message it sends unless told otherwise.
     logging.getLogger("aiokafka").setLevel(settings.log_level.upper())
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
