@@ -193,7 +193,7 @@ class DecodedStates:
 
     def remember(self, customer_id: str, raw: bytes, state: CustomerJourneys) -> None:
         """`state` was just written as `raw`; the caller no longer changes it."""
-        self._entries[customer_id] = (raw, state)
+        self._entries[customer_id] = (codec.compact(raw), state)
         self._entries.move_to_end(customer_id)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
