@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from journey_stitcher.identity.model import IdentityRecord
 from journey_stitcher.journeys.model import CustomerJourneys, Journey, Touch
 from journey_stitcher.storage import codec
 from journey_stitcher.storage.redis_state import DecodedStates, LoadedJourneyStore, StateNotLoaded, week_of
@@ -117,3 +118,12 @@ def test_decoded_states_remember_what_was_written_and_forget_the_oldest() -> Non
     states.remember("cus_3", b"{}", CustomerJourneys("cus_3"))
     assert states.decode("cus_1", raw) == _state()  # forgotten: decoded from the bytes
     assert states.decode("cus_3", b"{}").customer_id == "cus_3"
+
+
+def test_identity_records_are_just_the_customer_id_unless_they_emitted_something() -> None:
+    plain_record = IdentityRecord("cus_1", (), ())
+    assert codec.encode_record(plain_record) == b"cus_1"
+    assert codec.decode_record(b"cus_1") == plain_record
+    assert codec.decode_record("cus_1") == plain_record
+    merged = IdentityRecord("cus_1", ({"id": "x", "type": "identity.merged"},), ("cus_2",))
+    assert codec.decode_record(codec.encode_record(merged)) == merged
