@@ -66,9 +66,11 @@ BENCH_EVENTS ?= 1000000
 BENCH_CUSTOMERS ?= 200000
 BENCH_NAIVE_EVENTS ?= 10000
 BENCH_LATENCY_SECONDS ?= 30
+BENCH_ARGS ?=
 .PHONY: bench
-bench: $(STAMP) ## Worker end to end on the local Kafka/Redis (BENCH_EVENTS, BENCH_CUSTOMERS, …)
+bench: $(STAMP) ## Worker end to end on the local Kafka/Redis (BENCH_EVENTS, BENCH_CUSTOMERS, BENCH_ARGS, …)
 	@mkdir -p $(BENCH_DIR) bench-results
 	@$(WITH_STACK) && $(BIN)/python -m journey_stitcher.bench.pipeline --events $(BENCH_EVENTS) \
 	  --customers $(BENCH_CUSTOMERS) --naive-events $(BENCH_NAIVE_EVENTS) \
-	  --latency-seconds $(BENCH_LATENCY_SECONDS) --cache $(BENCH_DIR) --report bench-results/report.json
+	  --latency-seconds $(BENCH_LATENCY_SECONDS) --cache $(BENCH_DIR) --report bench-results/report.json \
+	  $(BENCH_ARGS)
