@@ -44,12 +44,13 @@ def test_small_bench_writes_a_complete_report(endpoints: tuple[str, str], tmp_pa
     assert throughput["naive"]["events"] == 400
     _positive(throughput, "stitcher_over_bare", "stitcher_over_naive")
     _positive(report["latency"], "target_rate", "achieved_rate", "published", "expected_outputs",
-              "matched", "p50_ms", "p95_ms", "p99_ms")
+              "matched", "p50_ms", "p95_ms", "p99_ms", "identity_stage_p50_ms")
     assert report["latency"]["missing"] >= 0
     memory = report["memory"]
     _positive(memory, "customers", "profiles", "redis_sampled_bytes_per_customer",
               "worker_peak_rss_bytes")
-    assert {"customer_journeys", "profile", "identifier_owner", "event_record"} <= set(memory["keys"])
+    assert {"customer_journeys", "customer_outputs", "profile", "identifier_owner",
+            "event_record"} <= set(memory["keys"])
     assert all(kind["mean_memory_usage"] > 0 for kind in memory["keys"].values())
     _positive(report["scale_out"], "one_worker_events_per_s", "two_workers_events_per_s", "ratio")
     assert report["scale_out"]["two_workers"]["processes"] == 2

@@ -7,9 +7,9 @@ acknowledged → the group's committed offsets reach the end of both the input a
 topic, `ops.lag.consumer_lag`). Variants, in this order:
 
 * `bare`: Faust alone, same topology and batching (`bench.passthrough`), no parsing, no Redis;
-* `naive`: the real worker with `JOURNEY_STITCHER_BATCH_SIZE=1` on a prefix of the input (and
-  the stitcher on the same prefix, for the ratio): every event its own WATCH/MGET/MULTI-EXEC
-  round trips and its own awaited Kafka sends;
+* `naive`: `bench.naive` on a prefix of the input (and the stitcher on the same prefix, for the
+  ratio): the same wiring and rules, but each interaction on its own with one awaited Redis call
+  per key read and per key written;
 * `two_workers`: two worker processes in one group;
 * `stitcher`: one worker process; then Redis memory, and, on the same (now idle) worker, the
   latency phase: a paced producer at half the measured rate for a fixed time, each input's
@@ -55,8 +55,9 @@ from journey_stitcher.testing.services import find_repo_root, service_endpoints
 
 PEPPER = "bench-pepper"
 LOGICAL = ("resolved", "journeys", "handoffs", "identities", "dlq")
-NAIVE_VARIANT = ("the real worker with JOURNEY_STITCHER_BATCH_SIZE=1: each event its own "
-                 "WATCH/MGET/MULTI-EXEC round trips per stage and its own awaited Kafka sends")
+NAIVE_VARIANT = ("bench.naive: the worker's wiring and rules, each interaction on its own, one awaited "
+                 "Redis call per key read (GET/HGET/HGETALL) and per key written (SET/HSET/ZADD…), "
+                 "no pipelining, no WATCH/MULTI")
 
 
 @dataclass(frozen=True)

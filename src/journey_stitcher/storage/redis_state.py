@@ -27,10 +27,11 @@ every identifier an event touches; journey state is spread by customer.
 
 from __future__ import annotations
 
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from aiokafka.partitioner import murmur2
 
 from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
@@ -68,7 +69,9 @@ class KeyLayout:
         return f"{self.prefix}:{{{customer_id}}}:x:{week}"
 
     def shard(self, customer_id: str) -> int:
-        return zlib.crc32(customer_id.encode()) % self.shards
+        """The partition of the re-keyed topic the customer's records go to (Kafka's default
+        partitioner: murmur2 of the key), so the worker owning that partition sweeps it."""
+        return int(murmur2(customer_id.encode()) & 0x7FFFFFFF) % self.shards
 
     def deadlines(self, shard: int) -> str:
         return f"{self.prefix}:{{d{shard}}}:deadlines"

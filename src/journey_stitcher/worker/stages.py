@@ -269,16 +269,33 @@ class JourneyStage(_Stage):
         self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime, customer_ids: Iterable[str],
         lookups: Iterable[tuple[str, str]] = (), whole: Iterable[str] = (),
     ) -> None:
-        """Watch the customers' state keys, then read the states and the outputs asked for
-        in one round trip (the outputs need no WATCH of their own: they only ever change in
-        a transaction that also writes their customer's state key)."""
+        """Load the customers, the outputs of the (customer, event) pairs asked for and every
+        output of the `whole` customers; then follow merge tombstones the same way, so the
+        rules find the survivors (and their outputs for those events) already loaded instead
+        of asking for them one rerun at a time."""
         wanted: dict[str, list[str]] = {}
         for cid, event_id in sorted(set(lookups)):
             wanted.setdefault(cid, []).append(event_id)
         complete = sorted(set(whole))
         ids = sorted(set(customer_ids) | wanted.keys() | set(complete))
-        if not ids:
-            return
+        while ids:
+            await self._read(pipe, store, now, ids, wanted, complete)
+            following: dict[str, set[str]] = {}
+            for cid in ids:
+                state = store.customers.get(cid)
+                if state is not None and state.merged_into is not None \
+                        and state.merged_into not in store.customers:
+                    following.setdefault(state.merged_into, set()).update(wanted.get(cid, ()))
+            wanted = {cid: sorted(events) for cid, events in following.items() if events}
+            ids, complete = sorted(following), []
+
+    async def _read(
+        self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime, ids: list[str],
+        wanted: dict[str, list[str]], complete: list[str],
+    ) -> None:
+        """Watch the customers' state keys, then read the states and the outputs asked for
+        in one round trip (the outputs need no WATCH of their own: they only ever change in
+        a transaction that also writes their customer's state key)."""
         layout = self._layout
         keys = [layout.customer(cid) for cid in ids]
         await pipe.watch(*keys)
