@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -194,21 +194,21 @@ def create_app(
             await sender.send_all(records)
         journey_order.done(events)
 
-    @app.agent(interactions, concurrency=1, name="identity")
-    async def identity_agent(stream: Any) -> None:
-        async for batch in ops.batches("identity", stream.take_events(
-                settings.batch_size, within=settings.batch_timeout_seconds)):
-            events = identity_order.arrange(batch)
-            if events:
-                await resolve(events)
+    def ordered_agent(topic: Any, name: str, order: InArrivalOrder,
+                      process: Callable[[list[Any]], Awaitable[None]]) -> None:
+        """An agent taking `topic` in batches and handing them on in arrival order."""
 
-    @app.agent(resolved, concurrency=1, name="journeys")
-    async def journey_agent(stream: Any) -> None:
-        async for batch in ops.batches("journeys", stream.take_events(
-                settings.batch_size, within=settings.batch_timeout_seconds)):
-            events = journey_order.arrange(batch)
-            if events:
-                await place(events)
+        async def agent(stream: Any) -> None:
+            async for batch in ops.batches(name, stream.take_events(
+                    settings.batch_size, within=settings.batch_timeout_seconds)):
+                events = order.arrange(batch)
+                if events:
+                    await process(events)
+
+        app.agent(topic, concurrency=1, name=name)(agent)
+
+    ordered_agent(interactions, "identity", identity_order, resolve)
+    ordered_agent(resolved, "journeys", journey_order, place)
 
     @app.timer(settings.batch_timeout_seconds)  # type: ignore[untyped-decorator]
     async def release_held() -> None:
