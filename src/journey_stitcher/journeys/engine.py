@@ -132,8 +132,7 @@ class JourneyEngine:
                 outputs.append(self._handoff(state, journey, event, touch, previous, position))
         if (touchpoint.goal and event.outcome == "completed"
                 and journey.family == touchpoint.family and journey.status == "open"):
-            journey.status = "completed"
-            journey.completed_at = event.occurred_at
+            journey.complete(event.occurred_at)
             outputs.append(self._completed(state, journey, event, touch))
         self._schedule(state.customer_id, journey)
         return outputs

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 JourneyStatus = Literal["open", "completed"]
 
@@ -24,7 +24,10 @@ class Touch(NamedTuple):
 
 @dataclass(slots=True)
 class Journey:
-    """A sequence of touchpoints toward one goal. Closed journeys leave the state."""
+    """A sequence of touchpoints toward one goal. Closed journeys leave the state.
+
+    Change it only through its methods: they drop `encoded`, the journey's stored form that
+    the Redis codec keeps with it, so a batch re-encodes only the journeys it changed."""
 
     id: str
     family: str
@@ -32,6 +35,7 @@ class Journey:
     touches: list[Touch] = field(default_factory=list)
     refs: dict[str, list[str]] = field(default_factory=dict)
     completed_at: datetime | None = None
+    encoded: Any = field(default=None, compare=False, repr=False)
 
     @property
     def last_activity(self) -> datetime:
@@ -43,22 +47,39 @@ class Journey:
 
     def add(self, touch: Touch) -> int:
         """Place `touch` by event time; its 0-based position."""
-        insort(self.touches, touch)
-        return self.touches.index(touch)
+        position = bisect_right(self.touches, touch)
+        self.touches.insert(position, touch)
+        self.encoded = None
+        return position
 
     def add_refs(self, refs: dict[str, str]) -> None:
         for name, value in refs.items():
             values = self.refs.setdefault(name, [])
             if value not in values:
                 values.append(value)
+                self.encoded = None
+
+    def complete(self, moment: datetime) -> None:
+        self.status = "completed"
+        self.completed_at = moment
+        self.encoded = None
 
     def shares_ref(self, refs: dict[str, str], names: frozenset[str]) -> bool:
         """True when one of `refs` whose name is in `names` is already one of this journey's."""
         return any(name in names and value in self.refs.get(name, ()) for name, value in refs.items())
 
     def near(self, moment: datetime, window: timedelta) -> bool:
-        """True when a touchpoint of this journey lies within `window` of `moment`."""
-        return any(abs(touch.occurred_at - moment) <= window for touch in self.touches)
+        """True when a touchpoint of this journey lies within `window` of `moment` (the
+        touches are in time order: only the two around `moment` can be the nearest)."""
+        touches = self.touches
+        after = bisect_left(touches, moment, key=_time)
+        if after < len(touches) and touches[after].occurred_at - moment <= window:
+            return True
+        return after > 0 and moment - touches[after - 1].occurred_at <= window
+
+
+def _time(touch: Touch) -> datetime:
+    return touch.occurred_at
 
 
 @dataclass(slots=True)
@@ -77,6 +98,7 @@ class CustomerJourneys:
     def copy(self) -> CustomerJourneys:
         """A copy the rules can change without touching this one (touches are immutable)."""
         journeys = [Journey(j.id, j.family, j.status, list(j.touches),
-                            {name: list(values) for name, values in j.refs.items()}, j.completed_at)
+                            {name: list(values) for name, values in j.refs.items()},
+                            j.completed_at, j.encoded)
                     for j in self.journeys]
         return CustomerJourneys(self.customer_id, journeys, self.merged_into)

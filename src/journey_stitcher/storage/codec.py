@@ -93,10 +93,19 @@ def _decode_journey(data: dict[str, Any]) -> Journey:
     return Journey(data["i"], data["f"], data["s"], touches, data["r"], completed)
 
 
+def _journey_fragment(journey: Journey) -> orjson.Fragment:
+    """The journey's stored form, encoded once and kept on it until it changes: a busy
+    customer's state is written batch after batch, usually with one journey changed."""
+    if journey.encoded is None:
+        journey.encoded = orjson.Fragment(compact(orjson.dumps(_encode_journey(journey))))
+    fragment: orjson.Fragment = journey.encoded
+    return fragment
+
+
 def encode_customer(state: CustomerJourneys) -> bytes:
     return orjson.dumps({
         "c": state.customer_id,
-        "j": [_encode_journey(journey) for journey in state.journeys],
+        "j": [_journey_fragment(journey) for journey in state.journeys],
         "m": state.merged_into,
     })
 

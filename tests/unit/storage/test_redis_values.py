@@ -127,3 +127,36 @@ def test_identity_records_are_just_the_customer_id_unless_they_emitted_something
     assert codec.decode_record("cus_1") == plain_record
     merged = IdentityRecord("cus_1", ({"id": "x", "type": "identity.merged"},), ("cus_2",))
     assert codec.decode_record(codec.encode_record(merged)) == merged
+
+
+def test_a_journey_changed_after_it_was_encoded_is_encoded_again() -> None:
+    state = _state()
+    codec.encode_customer(state)  # keeps each journey's stored form on it
+    copy = state.copy()
+    journey = copy.journeys[0]
+    journey.add(Touch(T0 + timedelta(hours=1), "e3", "store", "pickup", None, "2026-05-01T10:00:00.123Z"))
+    journey.add_refs({"order_id": "A-1"})
+    decoded = codec.decode_customer(codec.encode_customer(copy))
+    assert [t.event_id for t in decoded.journeys[0].touches] == ["e1", "e2", "e3"]
+    assert decoded.journeys[0].refs == {"product_id": ["SKU-1"], "order_id": ["A-1"]}
+    # the original, unchanged, still encodes as it was
+    assert codec.decode_customer(codec.encode_customer(state)) == _state()
+
+
+def test_completing_a_journey_invalidates_its_stored_form() -> None:
+    state = _state()
+    state.journeys[0].status = "open"
+    state.journeys[0].completed_at = None
+    codec.encode_customer(state)
+    state.journeys[0].complete(T0 + timedelta(minutes=5))
+    assert codec.decode_customer(codec.encode_customer(state)) == _state()
+
+
+def test_an_unchanged_journey_is_not_encoded_again() -> None:
+    state = _state()
+    codec.encode_customer(state)
+    fragment = state.journeys[0].encoded
+    state.journeys[0].add_refs({"product_id": "SKU-1"})  # already there: nothing changes
+    copy = state.copy()
+    assert copy.journeys[0].encoded is fragment
+    assert codec.decode_customer(codec.encode_customer(copy)) == _state()
