@@ -6,6 +6,7 @@ never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     log_level: str = "info"
+    # Faust's working directory (it keeps no state there: tables live in memory, state in
+    # Redis). Unset: <system temp dir>/journey-stitcher/<app id>, never the current directory.
+    datadir: Path | None = None
 
     # Operations (docs/operations.md): /healthz fails when a topic with consumer lag has had no
     # batch for `stall_seconds`; the worker measures its lag every `lag_interval_seconds`.
@@ -95,6 +99,12 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """An empty variable (a placeholder Secret or ConfigMap entry) means "not set"."""
         return None if value == "" else value
+
+    def faust_datadir(self) -> Path:
+        """Faust's data directory; its parent is created here (Faust creates only the leaf)."""
+        path = self.datadir or Path(tempfile.gettempdir()) / "journey-stitcher" / self.app_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def pepper_bytes(self) -> bytes:
         """The pepper; the development one outside production; refuses production without."""

@@ -200,6 +200,7 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
     await probe.start()
     outputs, last_output = 0, running.started
     next_lag = 0.0
+    progress: list[list[float]] = []  # [seconds, interactions through the journey stage]
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -212,6 +213,9 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
                 next_lag = now + 1.0
                 lags = await consumer_lag(variant.bootstrap, variant.name, group_topics)
                 consumed = sum(lag.committed or 0 for lag in lags if lag.topic == variant.input_topic)
+                placed = sum(lag.committed or 0 for lag in lags if lag.topic == group_topics[1])
+                if not progress or now - running.started >= progress[-1][0] + 10:
+                    progress.append([round(now - running.started, 1), placed])
                 has_resolved = any(lag.topic == group_topics[1] for lag in lags)
                 if has_resolved and consumed >= running.events and all(lag.lag == 0 for lag in lags):
                     break
@@ -228,6 +232,9 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
         "events_per_s": round(running.events / seconds, 1),
         "events_per_s_to_last_output": round(running.events / max(last_output - running.started, 1e-3), 1),
         "journey_outputs": outputs,
+        # committed offsets of the re-keyed topic every ~10 s: how the pace changes as
+        # customers' state grows
+        "progress": progress,
         "peak_rss_bytes": max(peak_rss_bytes(p.pid) or 0 for p in running.processes),
         "cpu": cpu,
     }

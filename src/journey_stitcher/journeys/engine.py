@@ -8,7 +8,7 @@ time, the worker's is wall time.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from journey_stitcher import ids
@@ -29,6 +29,7 @@ from journey_stitcher.outputs import (
 from journey_stitcher.storage.base import JourneyStore
 
 PRODUCT_REF = "product_id"
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 class JourneyEngine:
@@ -44,6 +45,7 @@ class JourneyEngine:
         self._source = source
         self._context_limit = context_limit
         self._journey_refs = catalog.owned_refs | {PRODUCT_REF}
+        self._windows = {family.id: family.window for family in catalog.families.values()}
 
     # -- one interaction ---------------------------------------------------------------
 
@@ -102,7 +104,8 @@ class JourneyEngine:
         for journey in merged.journeys:
             self._store.unschedule(merged_id, journey.id)
             if state.journey(journey.id) is None:
-                state.journeys.append(journey)
+                state.adopt(journey)
+                state.note_deadline(journey.deadline(self._windows[journey.family]))
                 self._schedule(state.customer_id, journey)
         for event_id, emitted in self._store.all_emitted(merged_id).items():
             self._store.put_emitted(state.customer_id, event_id, emitted)
@@ -116,12 +119,15 @@ class JourneyEngine:
         touch = Touch(event.occurred_at, event.event_id, event.channel, event.touchpoint, device,
                       event.at)
         journey = self._assign(state, event, touchpoint.family, refs)
+        if journey is not None:
+            journey = state.own(journey)
         outputs: list[CloudEvent] = []
         if journey is None:
             journey = Journey(ids.journey_id(event.event_id), touchpoint.family, "open")
             state.journeys.append(journey)
             journey.add(touch)
             journey.add_refs(refs)
+            state.note_deadline(journey.deadline(self._windows[journey.family]))
             outputs.append(self._started(state, journey, event, touch))
         else:
             position = journey.add(touch)
@@ -145,15 +151,20 @@ class JourneyEngine:
 
         A late touchpoint that happened before its journey's goal was completed still
         belongs to that journey, so the grouping does not depend on arrival order."""
-        sharing = [j for j in state.journeys if j.shares_ref(refs, self._catalog.owned_refs)]
-        if sharing:
-            return max(sharing, key=_recency)
+        owned = {name: value for name, value in refs.items() if name in self._catalog.owned_refs}
+        if owned:
+            sharing = [j for j in state.journeys if j.shares_ref(owned, self._catalog.owned_refs)]
+            if sharing:
+                return max(sharing, key=_recency)
         window = self._catalog.window(family)
         moment = event.occurred_at
+        # open, or completed only after `moment`; inlined: busy customers have many journeys
         open_near = [j for j in state.journeys
-                     if j.family == family and _open_at(j, moment) and j.near(moment, window)]
-        if not open_near:
-            return None
+                     if j.family == family
+                     and (j.status == "open" or (j.completed_at is not None and moment <= j.completed_at))
+                     and j.near(moment, window)]
+        if len(open_near) < 2:
+            return open_near[0] if open_near else None
         product = frozenset({PRODUCT_REF})
         return max(open_near, key=lambda j: (j.shares_ref(refs, product), *_recency(j)))
 
@@ -184,13 +195,20 @@ class JourneyEngine:
         self, state: CustomerJourneys, now: datetime, only: str | None = None
     ) -> list[CloudEvent]:
         outputs: list[CloudEvent] = []
-        idle = sorted(
-            (j for j in state.journeys
-             if (only is None or j.id == only)
-             and now > j.deadline(self._catalog.window(j.family))),
-            key=lambda j: (j.deadline(self._catalog.window(j.family)), j.id),
-        )
-        for journey in idle:
+        if state.idle_after is not None and now <= state.idle_after:
+            return outputs  # runs twice per interaction: busy customers have many journeys
+        windows = self._windows
+        idle: list[tuple[datetime, Journey]] = []
+        staying: list[datetime] = []
+        for journey in state.journeys:
+            deadline = journey.deadline(windows[journey.family])
+            if now > deadline and (only is None or journey.id == only):
+                idle.append((deadline, journey))
+            else:
+                staying.append(deadline)
+        state.idle_after = min(staying, default=_NEVER)
+        idle.sort(key=lambda pair: (pair[0], pair[1].id))
+        for _deadline, journey in idle:
             state.journeys.remove(journey)
             self._store.unschedule(state.customer_id, journey.id)
             if journey.status == "open":
@@ -291,13 +309,6 @@ class JourneyEngine:
         }
         refs = {name: values[-1] for name, values in journey.refs.items()}
         return self._emit(JOURNEY_ABANDONED, state, journey, last, refs, extra, False)
-
-
-def _open_at(journey: Journey, moment: datetime) -> bool:
-    """Open, or completed only after `moment`."""
-    if journey.status == "open":
-        return True
-    return journey.completed_at is not None and moment <= journey.completed_at
 
 
 def _recency(journey: Journey) -> tuple[datetime, str]:

@@ -91,14 +91,41 @@ class CustomerJourneys:
     # Set once the customer was merged and its journeys moved: a tombstone that sends
     # anything still addressed to it (an interaction resolved before the merge) onwards.
     merged_into: str | None = None
+    # Journeys this state shares with the one it was copied from (`copy`); `own` gives the
+    # state its own copy of one before the rules change it.
+    borrowed: set[int] = field(default_factory=set, compare=False, repr=False)
+    # No journey goes idle before this instant (a lower bound of their deadlines; None:
+    # unknown). Adding touches only moves deadlines later and closing journeys only removes
+    # some, so it stays a lower bound; a new journey lowers it (`note_deadline`).
+    idle_after: datetime | None = field(default=None, compare=False, repr=False)
 
     def journey(self, journey_id: str) -> Journey | None:
         return next((j for j in self.journeys if j.id == journey_id), None)
 
     def copy(self) -> CustomerJourneys:
-        """A copy the rules can change without touching this one (touches are immutable)."""
-        journeys = [Journey(j.id, j.family, j.status, list(j.touches),
-                            {name: list(values) for name, values in j.refs.items()},
-                            j.completed_at, j.encoded)
-                    for j in self.journeys]
-        return CustomerJourneys(self.customer_id, journeys, self.merged_into)
+        """A copy the rules can change without touching this one: the journeys are shared
+        until `own` copies the one about to change (a busy customer has many journeys, a
+        batch changes few of them)."""
+        return CustomerJourneys(self.customer_id, list(self.journeys), self.merged_into,
+                                {id(j) for j in self.journeys}, self.idle_after)
+
+    def own(self, journey: Journey) -> Journey:
+        """`journey` (one of this state's), safe to change: copied first if borrowed."""
+        if id(journey) not in self.borrowed:
+            return journey
+        self.borrowed.discard(id(journey))
+        mine = Journey(journey.id, journey.family, journey.status, list(journey.touches),
+                       {name: list(values) for name, values in journey.refs.items()},
+                       journey.completed_at, journey.encoded)
+        self.journeys[next(n for n, j in enumerate(self.journeys) if j is journey)] = mine
+        return mine
+
+    def note_deadline(self, deadline: datetime) -> None:
+        """A journey was added that goes idle after `deadline`."""
+        if self.idle_after is not None and deadline < self.idle_after:
+            self.idle_after = deadline
+
+    def adopt(self, journey: Journey) -> None:
+        """Add another state's journey (a merge), borrowed like the ones copied."""
+        self.journeys.append(journey)
+        self.borrowed.add(id(journey))

@@ -146,6 +146,7 @@ def create_app(
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         broker_credentials=faust_credentials(settings),
         store="memory://",
+        datadir=settings.faust_datadir(),
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

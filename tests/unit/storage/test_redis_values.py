@@ -99,13 +99,34 @@ def test_decoded_states_hand_out_copies_of_what_the_bytes_say() -> None:
     states = DecodedStates(size=2)
     raw = codec.encode_customer(_state())
     first = states.decode("cus_1", raw)
-    first.journeys[0].touches.append(Touch(T0, "e9", "sms", "inform"))
-    first.journeys[0].refs["product_id"].append("SKU-2")
+    journey = first.own(first.journeys[0])  # the rules own a journey before changing it
+    journey.add(Touch(T0, "e9", "sms", "inform"))
+    journey.add_refs({"product_id": "SKU-2"})
     first.journeys.append(Journey("jrn_2", "support", "open"))
     again = states.decode("cus_1", raw)
     assert again == _state()  # the changes made to a copy did not leak into the cache
     changed = codec.encode_customer(first)
     assert states.decode("cus_1", changed) == first  # other bytes: decoded afresh
+
+
+def test_copies_share_journeys_until_one_is_owned() -> None:
+    original = _state()
+    original.journeys.append(Journey("jrn_2", "support", "open", [Touch(T0, "e5", "voice", "support")]))
+    copy = original.copy()
+    assert copy.journeys[0] is original.journeys[0]
+    mine = copy.own(copy.journeys[1])
+    assert mine is not original.journeys[1]
+    assert copy.journeys[1] is mine
+    assert copy.own(mine) is mine  # owned once
+    mine.add(Touch(T0 + timedelta(hours=1), "e6", "voice", "support"))
+    mine.complete(T0 + timedelta(hours=1))
+    assert [t.event_id for t in original.journeys[1].touches] == ["e5"]
+    assert original.journeys[1].status == "open"
+    # a journey adopted from another state (a merge) is borrowed too
+    other = CustomerJourneys("cus_2")
+    other.adopt(original.journeys[0])
+    other.own(other.journeys[0]).add_refs({"order_id": "A-9"})
+    assert original.journeys[0].refs == {"product_id": ["SKU-1"]}
 
 
 def test_decoded_states_remember_what_was_written_and_forget_the_oldest() -> None:
@@ -133,7 +154,7 @@ def test_a_journey_changed_after_it_was_encoded_is_encoded_again() -> None:
     state = _state()
     codec.encode_customer(state)  # keeps each journey's stored form on it
     copy = state.copy()
-    journey = copy.journeys[0]
+    journey = copy.own(copy.journeys[0])
     journey.add(Touch(T0 + timedelta(hours=1), "e3", "store", "pickup", None, "2026-05-01T10:00:00.123Z"))
     journey.add_refs({"order_id": "A-1"})
     decoded = codec.decode_customer(codec.encode_customer(copy))
