@@ -86,8 +86,9 @@ def _with_redis(context: _Context, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _unknown(context: _Context) -> click.ClickException:
-    hint = (" (is JOURNEY_STITCHER_PEPPER the worker's, and JOURNEY_STITCHER_REDIS_PREFIX "
-            f"{context.settings.redis_prefix!r}?)")
+    prefix = f"JOURNEY_STITCHER_REDIS_PREFIX {context.settings.redis_prefix!r}"
+    hint = (f" (is {prefix} the worker's?)" if context.subject.key is None
+            else f" (are JOURNEY_STITCHER_PEPPER and {prefix} the worker's?)")
     return click.ClickException(f"no customer is stored under {context.subject.label}" + hint)
 
 
