@@ -362,3 +362,20 @@ async def test_a_consent_refusing_customer_is_found_and_erased_by_its_identifier
     assert result.returncode == 0, result.stderr
     assert orjson.loads(result.stdout)["customer_ids"] == [isolated]
     assert await dump(redis, deployment.prefix) == {}
+
+
+async def test_tombstones_can_be_sent_again_for_a_customer_id(
+    deployment: Deployment, topics_ready: None,
+) -> None:
+    """After an erasure whose tombstones failed, `--tombstones-only cus_…` sends them (nothing
+    in Redis needed); it takes a customer id only."""
+    customer = ids.customer_id("gone-1")
+    result = command(deployment, "erase", "--tombstones-only", customer)
+    assert result.returncode == 0, result.stderr
+    records = await read_topics(deployment.bootstrap, [deployment.topic(t) for t in OUTPUT_TOPICS],
+                                at_least=3, timeout=60)
+    assert sorted((r.topic, r.key, r.value) for r in records) == sorted(
+        (deployment.topic(t), customer.encode(), None) for t in OUTPUT_TOPICS)
+    refused = command(deployment, "erase", "--tombstones-only", "email:ann@example.com")
+    assert refused.returncode == 2
+    assert "takes a customer id" in refused.stderr
