@@ -88,9 +88,12 @@ def _register_optional_commands() -> None:
     """Commands that live with their subsystem register here."""
     from journey_stitcher.generator.cli import generate
     from journey_stitcher.ops.cli import lag_command
+    from journey_stitcher.ops.privacy_cli import erase_command, show_command
 
     main.add_command(generate)
     main.add_command(lag_command)
+    main.add_command(show_command)
+    main.add_command(erase_command)
 
 
 _register_optional_commands()
