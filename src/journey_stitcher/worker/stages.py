@@ -340,12 +340,19 @@ class JourneyStage(_Stage):
             key = layout.emitted(cid, week)
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # bytes values are fine
             pipe.pexpire(key, _millis(OUTPUTS_RETENTION))
+        # One ZADD and one ZREM per shard, not per journey: each command costs a reply.
+        added: dict[str, dict[str, int]] = {}
+        removed: dict[str, list[str]] = {}
         for (cid, jid), deadline in store.deadlines.items():
             key = layout.deadlines(layout.shard(cid))
             if deadline is None:
-                pipe.zrem(key, f"{cid}|{jid}")
+                removed.setdefault(key, []).append(f"{cid}|{jid}")
             else:
-                pipe.zadd(key, {f"{cid}|{jid}": codec.to_micros(deadline)})
+                added.setdefault(key, {})[f"{cid}|{jid}"] = codec.to_micros(deadline)
+        for key, members in removed.items():
+            pipe.zrem(key, *members)
+        for key, scores in added.items():
+            pipe.zadd(key, scores)
         return written
 
     # -- abandonment --------------------------------------------------------------------
