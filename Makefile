@@ -64,7 +64,7 @@ bench-core: $(STAMP) ## Events/s of `replay` over 200k generated events (100k cu
 
 BENCH_EVENTS ?= 1000000
 BENCH_CUSTOMERS ?= 200000
-BENCH_NAIVE_EVENTS ?= 10000
+BENCH_NAIVE_EVENTS ?= 30000
 BENCH_LATENCY_SECONDS ?= 30
 BENCH_ARGS ?=
 .PHONY: bench

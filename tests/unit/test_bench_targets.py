@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from journey_stitcher.bench.pipeline import parse, table, targets
+from journey_stitcher.bench.pipeline import pace, parse, steady_rate, table, targets, thinned
 
 
 def _run(rate: float) -> dict[str, Any]:
@@ -30,3 +30,21 @@ def test_targets_cover_only_the_phases_that_ran() -> None:
 def test_phases_default_to_all_and_parse_as_a_list() -> None:
     assert parse([]).phases == ["bare", "naive", "two", "stitcher"]
     assert parse(["--phases", "stitcher,bare"]).phases == ["stitcher", "bare"]
+
+
+def test_the_steady_pace_leaves_out_the_start_and_the_tail() -> None:
+    # 1,000 events: a slow start (work before the first output) and a slow tail
+    samples = [(0.0, 0), (1.0, 50), (2.0, 100), (3.0, 300), (4.0, 500), (5.0, 700), (6.0, 900),
+               (9.0, 950), (12.0, 1000)]
+    assert steady_rate(samples, 1000) == 200.0  # 100 → 900 in 4 s
+    assert steady_rate(samples[:4], 1000) is None  # never reached 90 %
+    assert steady_rate([(0.0, 0), (3.0, 1000)], 1000) is None  # one commit: no window
+    run = {"events": 1000, "events_per_s": 83.3, "steady_events_per_s": 200.0}
+    assert pace(run) == 200.0
+    assert pace({**run, "steady_events_per_s": None}) == 83.3
+
+
+def test_progress_is_thinned_to_one_sample_per_period_and_keeps_the_last() -> None:
+    samples = [(float(t), t * 10) for t in range(26)]
+    assert thinned(samples, 10.0) == [[0.0, 0], [10.0, 100], [20.0, 200], [25.0, 250]]
+    assert thinned([], 10.0) == []

@@ -4,7 +4,10 @@ The generated input (cached under `.cache/bench/`) is published once, before any
 to an 8-partition topic that every variant reads with its own consumer group, internal and
 output topics and Redis prefix. Throughput of a variant = input events / (first output
 acknowledged → the group's committed offsets reach the end of both the input and the re-keyed
-topic, `ops.lag.consumer_lag`). Variants, in this order:
+topic, `ops.lag.consumer_lag`); and its steady pace, which the ratios use: events placed per
+second between 10 % and 90 % of the input (committed offsets of the re-keyed topic, polled each
+second), free of the start (work done before the first output) and of the tail. Variants, in
+this order:
 
 * `bare`: Faust alone, same topology and batching (`bench.passthrough`), no parsing, no Redis;
 * `naive`: `bench.naive` on a prefix of the input (and the stitcher on the same prefix, for the
@@ -200,7 +203,7 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
     await probe.start()
     outputs, last_output = 0, running.started
     next_lag = 0.0
-    progress: list[list[float]] = []  # [seconds, interactions through the journey stage]
+    samples: list[tuple[float, int]] = []  # (seconds, interactions through the journey stage)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -214,8 +217,7 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
                 lags = await consumer_lag(variant.bootstrap, variant.name, group_topics)
                 consumed = sum(lag.committed or 0 for lag in lags if lag.topic == variant.input_topic)
                 placed = sum(lag.committed or 0 for lag in lags if lag.topic == group_topics[1])
-                if not progress or now - running.started >= progress[-1][0] + 10:
-                    progress.append([round(now - running.started, 1), placed])
+                samples.append((now - running.started, placed))
                 has_resolved = any(lag.topic == group_topics[1] for lag in lags)
                 if has_resolved and consumed >= running.events and all(lag.lag == 0 for lag in lags):
                     break
@@ -231,10 +233,11 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "events_per_s": round(running.events / seconds, 1),
         "events_per_s_to_last_output": round(running.events / max(last_output - running.started, 1e-3), 1),
+        "steady_events_per_s": steady_rate(samples, running.events),
         "journey_outputs": outputs,
-        # committed offsets of the re-keyed topic every ~10 s: how the pace changes as
+        # committed offsets of the re-keyed topic, every ~10 s: how the pace changes as
         # customers' state grows
-        "progress": progress,
+        "progress": thinned(samples, 10.0),
         "peak_rss_bytes": max(peak_rss_bytes(p.pid) or 0 for p in running.processes),
         "cpu": cpu,
     }
@@ -437,7 +440,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     spy.wait(timeout=120)
                 memory_after = await used_memory(redis)
                 keys = await census(redis, one_v.name)
-                rate = args.latency_rate or one["events_per_s"] / 2
+                rate = args.latency_rate or pace(one) / 2
                 extra = list(itertools.islice(generate_line_bytes(GeneratorConfig(
                     events=math.ceil(rate * args.latency_seconds) + 100, customers=args.customers,
                     seed=args.seed + 1, recent=True)), None))
@@ -497,19 +500,47 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     if one is not None and two is not None:
         report["scale_out"] = {
-            "one_worker_events_per_s": one["events_per_s"],
-            "two_workers_events_per_s": two["events_per_s"],
-            "ratio": round(two["events_per_s"] / one["events_per_s"], 3),
+            "one_worker_events_per_s": pace(one),
+            "two_workers_events_per_s": pace(two),
+            "ratio": _ratio(two, one),
             "two_workers": two,
         }
     report["targets"] = targets(report)
     return report
 
 
+def steady_rate(samples: list[tuple[float, int]], events: int, low: float = 0.1,
+                high: float = 0.9) -> float | None:
+    """Events per second between the first samples at `low` and at `high` of `events` (None
+    when the run was too short for two distinct samples in between)."""
+    start = next(((t, n) for t, n in samples if n >= low * events), None)
+    end = next(((t, n) for t, n in samples if n >= high * events), None)
+    if start is None or end is None or end[0] <= start[0] or end[1] <= start[1]:
+        return None
+    return round((end[1] - start[1]) / (end[0] - start[0]), 1)
+
+
+def thinned(samples: list[tuple[float, int]], every: float) -> list[list[float]]:
+    """One sample per `every` seconds (and the last one)."""
+    kept: list[list[float]] = []
+    for t, n in samples:
+        if not kept or t >= kept[-1][0] + every:
+            kept.append([round(t, 1), n])
+    if samples and kept[-1][0] != round(samples[-1][0], 1):
+        kept.append([round(samples[-1][0], 1), samples[-1][1]])
+    return kept
+
+
+def pace(run: dict[str, Any]) -> float:
+    """A run's steady pace, or its whole-run rate when it was too short to have one."""
+    steady = run.get("steady_events_per_s")
+    return float(steady if steady is not None else run["events_per_s"])
+
+
 def _ratio(numerator: dict[str, Any] | None, denominator: dict[str, Any] | None) -> float | None:
     if numerator is None or denominator is None:
         return None
-    return round(float(numerator["events_per_s"]) / float(denominator["events_per_s"]), 3)
+    return round(pace(numerator) / pace(denominator), 3)
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -556,21 +587,27 @@ async def cleanup(bootstrap: str, redis: Redis, inputs: list[str], variants: lis
         await admin.close()
 
 
+def _rates(run: dict[str, Any]) -> str:
+    """Whole-run rate, and the steady pace the ratios use."""
+    steady = run.get("steady_events_per_s")
+    return f"{run['events_per_s']:>14,.0f}" + (f"  (steady {steady:,.0f})" if steady else "")
+
+
 def table(report: dict[str, Any]) -> str:
     t, lat = report["throughput"], report["latency"]
     cpu = report.get("services_cpu", {})
     lines = [f"input: {report['config']['events']:,} events, {report['config']['partitions']} partitions",
              f"{'figure':<34}{'value':>14}  target"]
     if t["stitcher"]:
-        lines.append(f"{'stitcher events/s (1 worker)':<34}{t['stitcher']['events_per_s']:>14,.0f}")
+        lines.append(f"{'stitcher events/s (1 worker)':<34}{_rates(t['stitcher'])}")
     if t["bare"]:
-        lines.append(f"{'bare Faust events/s':<34}{t['bare']['events_per_s']:>14,.0f}")
+        lines.append(f"{'bare Faust events/s':<34}{_rates(t['bare'])}")
     if t["naive"]:
-        lines.append(f"{'naive events/s':<34}{t['naive']['events_per_s']:>14,.0f}"
-                     f"  vs stitcher {t['stitcher_on_naive_input']['events_per_s']:,.0f} on the same "
+        lines.append(f"{'naive events/s':<34}{_rates(t['naive'])}"
+                     f"  vs stitcher {pace(t['stitcher_on_naive_input']):,.0f} on the same "
                      f"{t['naive']['events']:,}")
-    if "scale_out" in report:
-        lines.append(f"{'two workers events/s':<34}{report['scale_out']['two_workers_events_per_s']:>14,.0f}")
+    if report.get("scale_out"):
+        lines.append(f"{'two workers events/s':<34}{_rates(report['scale_out']['two_workers'])}")
     if lat:
         lines.append(f"{'latency p50/p95 ms':<34}{lat['p50_ms']:>6.0f}/{lat['p95_ms']:<7.0f}"
                      f"  at {lat['achieved_rate']:,.0f}/s")
@@ -590,7 +627,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--naive-events", type=int, default=10_000,
+    parser.add_argument("--naive-events", type=int, default=30_000,
                         help="prefix of the input the naive variant processes (it is slow)")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--latency-rate", type=float,

@@ -65,10 +65,10 @@ def decode_record(raw: bytes | str) -> IdentityRecord:
     return IdentityRecord(data["c"], tuple(data["o"]), tuple(data["m"]))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _encoded_touch(touch: Touch) -> orjson.Fragment:
-    """One touch, encoded once: busy customers' states are written again batch after batch
-    with mostly the same touches."""
+    """One touch, encoded once: the journey a busy customer's interaction joins is encoded
+    again, mostly with the same touches (unchanged journeys keep their stored form)."""
     # `at` is the input's own text; stored only when the canonical form differs from it.
     at = None if touch.at == rfc3339(touch.occurred_at) else touch.at
     return orjson.Fragment(compact(orjson.dumps([to_micros(touch.occurred_at), touch.event_id,
