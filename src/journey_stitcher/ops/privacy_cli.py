@@ -98,14 +98,7 @@ def _unknown(context: _Context) -> click.ClickException:
 def show_command(identifier: str, as_json: bool) -> None:
     """Print a customer's profile and journeys as a timeline, handoffs marked."""
     context = _context(identifier)
-
-    async def read(redis: Any) -> Footprint | None:
-        async with redis.pipeline(transaction=True) as pipe:
-            return await collect(pipe, redis, context.layout, context.subject)
-
-    footprint = _with_redis(context, read)
-    if footprint is None:
-        raise _unknown(context)
+    footprint = _footprint(context)
     document = timeline(footprint, context.subject.label, context.config.hashing)
     click.echo(orjson.dumps(document).decode() if as_json else render_text(document))
 
@@ -147,7 +140,8 @@ def erase_command(identifier: str, yes: bool, as_json: bool, tombstones_only: bo
         click.echo(_summary(context.subject.label, erased, sent))
 
 
-def _confirm(context: _Context) -> None:
+def _footprint(context: _Context) -> Footprint:
+    """What Redis holds about the subject; exits 1 when nothing."""
     async def read(redis: Any) -> Footprint | None:
         async with redis.pipeline(transaction=True) as pipe:
             return await collect(pipe, redis, context.layout, context.subject)
@@ -155,6 +149,11 @@ def _confirm(context: _Context) -> None:
     footprint = _with_redis(context, read)
     if footprint is None:
         raise _unknown(context)
+    return footprint
+
+
+def _confirm(context: _Context) -> None:
+    footprint = _footprint(context)
     click.echo(_summary(context.subject.label, Erased.of(footprint, 0), None), err=True)
     click.confirm("Erase this customer? It cannot be undone", abort=True, err=True)
 
