@@ -134,7 +134,7 @@ class JourneyEngine:
             journey.add_refs(refs)
             previous = journey.touches[position - 1] if position > 0 else None
             outputs.append(self._continued(state, journey, event, touch, position, previous))
-            if previous is not None and self._handoff_kind(previous, touch) is not None:
+            if previous is not None and handoff_kind(previous, touch) is not None:
                 outputs.append(self._handoff(state, journey, event, touch, previous, position))
         if (touchpoint.goal and event.outcome == "completed"
                 and journey.family == touchpoint.family and journey.status == "open"):
@@ -167,14 +167,6 @@ class JourneyEngine:
             return open_near[0] if open_near else None
         product = frozenset({PRODUCT_REF})
         return max(open_near, key=lambda j: (j.shares_ref(refs, product), *_recency(j)))
-
-    @staticmethod
-    def _handoff_kind(previous: Touch, touch: Touch) -> str | None:
-        if previous.channel != touch.channel:
-            return "channel_switch"
-        if previous.device_id and touch.device_id and previous.device_id != touch.device_id:
-            return "device_switch"
-        return None
 
     # -- idleness ----------------------------------------------------------------------
 
@@ -273,7 +265,7 @@ class JourneyEngine:
     ) -> CloudEvent:
         so_far = journey.touches[max(0, position - self._context_limit):position]
         extra: dict[str, Any] = {
-            "kind": self._handoff_kind(previous, touch),
+            "kind": handoff_kind(previous, touch),
             "from": _side(previous),
             "to": _side(touch),
             "gap_seconds": _seconds(touch.occurred_at - previous.occurred_at),
@@ -309,6 +301,15 @@ class JourneyEngine:
         }
         refs = {name: values[-1] for name, values in journey.refs.items()}
         return self._emit(JOURNEY_ABANDONED, state, journey, last, refs, extra, False)
+
+
+def handoff_kind(previous: Touch, touch: Touch) -> str | None:
+    """§7.4: how `touch` hands off from the touch just before it in its journey, if it does."""
+    if previous.channel != touch.channel:
+        return "channel_switch"
+    if previous.device_id and touch.device_id and previous.device_id != touch.device_id:
+        return "device_switch"
+    return None
 
 
 def _recency(journey: Journey) -> tuple[datetime, str]:

@@ -13,25 +13,17 @@ from typing import Any
 
 from journey_stitcher.identity.model import Profile
 from journey_stitcher.identity.resolver import REF_PREFIX
+from journey_stitcher.journeys.engine import handoff_kind
 from journey_stitcher.journeys.model import Journey, Touch
 from journey_stitcher.ops.footprint import Footprint
 from journey_stitcher.ops.subject import abbreviate
 from journey_stitcher.outputs import rfc3339
 
-__all__ = ["NOTHING_OPEN", "handoff_kind", "render_text", "timeline"]
+__all__ = ["NOTHING_OPEN", "render_text", "timeline"]
 
 NOTHING_OPEN = ("no open or completed journey is in the state: journeys leave it once idle for "
                 "their family's window (abandoned or closed); their events went to the journeys "
                 "topic")
-
-
-def handoff_kind(previous: Touch, touch: Touch) -> str | None:
-    """How `touch` hands off from the touch before it, if it does (SPEC §7.4)."""
-    if previous.channel != touch.channel:
-        return "channel_switch"
-    if previous.device_id and touch.device_id and previous.device_id != touch.device_id:
-        return "device_switch"
-    return None
 
 
 def timeline(footprint: Footprint, subject: str, hashing: bool) -> dict[str, Any]:
