@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from journey_stitcher.adapters.signatures import (
     verify_shopify_hmac,
     verify_twilio_signature,
 )
-from tests.unit.adapters.conftest import VENDOR_SAMPLES
+from tests.unit.adapters.conftest import VENDOR_SAMPLES, needs_vendor_samples
 
 # --- Twilio --------------------------------------------------------------------------------------
 
@@ -151,15 +150,14 @@ def _vector(path: Path) -> dict[str, Any]:
     return vector
 
 
-def test_the_published_sendgrid_vectors_are_found_in_ci() -> None:
-    """An empty parameter set below would only skip: in CI a missing folder must fail."""
-    if not os.environ.get("CI"):
-        pytest.skip("outside CI the shared vendor samples may be absent")
+@needs_vendor_samples
+def test_the_published_sendgrid_vectors_are_found_beside_the_samples() -> None:
+    """An empty parameter set below would only skip: with the samples present, the SendGrid
+    vectors must be among them."""
     assert _VECTORS, f"no SendGrid signature vectors under {VENDOR_SAMPLES / 'sendgrid'}"
 
 
-@pytest.mark.skipif(not _VECTORS and not os.environ.get("CI"),
-                    reason="the published SendGrid vectors are not beside this checkout (outside CI only)")
+@needs_vendor_samples
 @pytest.mark.parametrize("path", _VECTORS, ids=[p.name for p in _VECTORS])
 def test_sendgrid_published_vectors_verify_and_their_negatives_do_not(path: Path) -> None:
     """SendGrid's SDK test vectors: the real signature verifies, each tampered variant fails."""

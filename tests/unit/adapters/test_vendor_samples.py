@@ -10,7 +10,6 @@ A verdict per item, in order: ``event:<touchpoint>``, ``rejected:<reason>`` or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 from journey_stitcher.adapters import ADAPTERS, AdapterResult, SegmentConfig, Touch
 from journey_stitcher.adapters.segment import segment_adapter
-from tests.unit.adapters.conftest import RECEIVED, VENDOR_SAMPLES, accepted
+from tests.unit.adapters.conftest import RECEIVED, VENDOR_SAMPLES, accepted, needs_vendor_samples
 
 NOT_A_TOUCHPOINT = "skipped:not_a_touchpoint"
 UNMAPPED = "skipped:unmapped_event"
@@ -95,11 +94,7 @@ SENDGRID: dict[str, list[str]] = {
     "signature_vector_nodejs.json": ["rejected:no_identity"],  # {"event": "test_event"}, no email
 }
 
-# CI always has shared/ beside the checkout: there a missing folder fails instead of skipping.
-pytestmark = pytest.mark.skipif(
-    not VENDOR_SAMPLES.is_dir() and not os.environ.get("CI"),
-    reason="no ../shared/vendor-samples beside this checkout (outside CI only)",
-)
+pytestmark = needs_vendor_samples
 
 
 def _files(vendor: str) -> list[Path]:
