@@ -19,6 +19,7 @@ EXPORTED_METRICS = frozenset({
     "journey_stitcher_conflicts_total",
     "journey_stitcher_handoffs_total",
     "journey_stitcher_open_journeys",
+    "journey_stitcher_held_events",
     "journey_stitcher_redis_seconds",
     "journey_stitcher_redis_errors_total",
     "journey_stitcher_rebalances_total",

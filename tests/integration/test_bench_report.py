@@ -12,7 +12,8 @@ from journey_stitcher.bench import pipeline
 
 pytestmark = pytest.mark.integration
 
-SECTIONS = ("config", "input", "throughput", "latency", "memory", "scale_out", "services_cpu", "targets")
+SECTIONS = ("config", "input", "throughput", "latency", "bare_latency", "memory", "scale_out",
+            "services_cpu", "targets")
 RUN_KEYS = ("events", "seconds", "events_per_s", "events_per_s_to_last_output", "journey_outputs",
             "peak_rss_bytes")
 
@@ -46,6 +47,11 @@ def test_small_bench_writes_a_complete_report(endpoints: tuple[str, str], tmp_pa
     _positive(report["latency"], "target_rate", "achieved_rate", "published", "expected_outputs",
               "matched", "p50_ms", "p95_ms", "p99_ms", "identity_stage_p50_ms")
     assert report["latency"]["missing"] >= 0
+    # the bare pass-through at the same pace: every interaction has its copy timed
+    floor = report["bare_latency"]
+    _positive(floor, "published", "matched", "p50_ms", "p99_ms")
+    assert floor["target_rate"] == report["latency"]["target_rate"]
+    assert floor["matched"] == floor["expected_outputs"] == floor["published"]
     memory = report["memory"]
     _positive(memory, "customers", "profiles", "redis_sampled_bytes_per_customer",
               "worker_peak_rss_bytes")

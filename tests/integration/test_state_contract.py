@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from journey_stitcher.config import load_config
 from journey_stitcher.errors import InvalidInput
@@ -212,3 +214,92 @@ async def redis_snapshot(redis: Redis, prefix: str) -> dict[bytes, Any]:
                       else await redis.zrange(key, 0, -1, withscores=True) if kind == b"zset"
                       else await redis.get(key))
     return found
+
+
+class CountingRedis(Redis):
+    """The real Redis client, noting the name of every command its pipelines queue."""
+
+    queued: list[str]
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        counting = self
+
+        class Counting(Pipeline):
+            def pipeline_execute_command(self, *args: Any, **options: Any) -> Any:
+                counting.queued.append(str(args[0]).upper())
+                return super().pipeline_execute_command(*args, **options)
+
+        return Counting(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+@pytest.fixture
+async def counting(endpoints: tuple[str, str]) -> AsyncIterator[CountingRedis]:
+    client = CountingRedis.from_url(endpoints[1])
+    client.queued = []
+    yield client
+    await client.aclose()
+
+
+async def rekeyed(driver: RedisDriver, event: dict[str, Any], offset: int, partition: int = 0) -> Incoming:
+    """`event` through the identity stage: its re-keyed record, at (partition, offset)."""
+    records = await driver.identity.process([Incoming(orjson.dumps(event), None, "in", 0, offset)])
+    record = next(r for r in records if r.topic == "resolved")
+    return Incoming(record.value, record.key, "resolved", partition, offset)
+
+
+async def test_a_record_redelivered_to_the_journey_stage_re_emits_identically(
+        counting: CountingRedis) -> None:
+    """A crash after the journey stage wrote a batch but before its offsets were committed
+    redelivers the same re-keyed records, which the identity stage did not flag as seen
+    twice: the customer's state recognises them by offset, reads their stored outputs and
+    re-emits them, changing nothing. New records read no stored outputs at all."""
+    driver = RedisDriver(counting, f"redeliver-{uuid.uuid4().hex[:8]}")
+    for event in STORY[:3]:
+        await driver.send(event)
+    driver.clock = datetime(2026, 5, 6, 11, 30, tzinfo=UTC)
+    record = await rekeyed(driver, STORY[3], offset=40)
+    assert orjson.loads(record.value)["d"] is False
+
+    counting.queued.clear()
+    first = [orjson.loads(r.value) for r in await driver.journeys.process([record])]
+    assert not {"HMGET", "HGETALL"} & set(counting.queued)
+    assert [e["type"] for e in first] == ["journey.continued", "journey.handoff"]
+    state = await redis_snapshot(counting, driver.layout.prefix)
+
+    counting.queued.clear()
+    again = [orjson.loads(r.value) for r in await driver.journeys.process([record])]
+    assert "HMGET" in counting.queued
+    assert again == first
+    assert await redis_snapshot(counting, driver.layout.prefix) == state
+
+
+@pytest.mark.parametrize("change", ["older_state", "other_partition", "merged_away"])
+async def test_stored_outputs_are_read_whenever_the_state_cannot_rule_a_redelivery_out(
+        counting: CountingRedis, change: str) -> None:
+    """A state written before positions existed, a record from another partition (the
+    re-keyed topic was resized) or a customer merged away: the stored outputs decide."""
+    driver = RedisDriver(counting, f"unsure-{uuid.uuid4().hex[:8]}")
+    for event in STORY[:3]:
+        await driver.send(event)
+    driver.clock = datetime(2026, 5, 6, 11, 30, tzinfo=UTC)
+    record = await rekeyed(driver, STORY[3], offset=40)
+    first = [orjson.loads(r.value) for r in await driver.journeys.process([record])]
+    customer = orjson.loads(record.value)["c"]
+    key = driver.layout.customer(customer)
+    stored = orjson.loads(await counting.get(key))
+    if change == "older_state":
+        del stored["o"]
+        record = Incoming(record.value, record.key, record.topic, record.partition, 41)
+    elif change == "other_partition":
+        record = Incoming(record.value, record.key, record.topic, 3, 41)
+    else:
+        stored = {"c": customer, "j": [], "m": "cus_elsewhere"}
+    await counting.set(key, orjson.dumps(stored), keepttl=True)
+
+    counting.queued.clear()
+    again = [orjson.loads(r.value) for r in await driver.journeys.process([record])]
+    assert "HMGET" in counting.queued
+    if change == "merged_away":  # the survivor never saw it: the tombstone sends it on
+        assert [e["subject"] for e in again] == ["cus_elsewhere"]
+    else:
+        assert again == first

@@ -49,10 +49,11 @@ def replay_by_topic(lines: list[bytes]) -> dict[str, list[dict[str, Any]]]:
 
 
 async def run_worker_over(
-    deployment: Deployment, lines: list[bytes], expected: int, tmp_path: Path, extra: int = 0
+    deployment: Deployment, lines: list[bytes], expected: int, tmp_path: Path, extra: int = 0,
+    **env: str,
 ) -> list[Record]:
     await deployment.publish(lines)
-    worker = Worker(deployment, tmp_path / f"{deployment.name}.log")
+    worker = Worker(deployment, tmp_path / f"{deployment.name}.log", **env)
     try:
         return await read_topics(deployment.bootstrap, [deployment.topic(t) for t in OUTPUTS],
                                  at_least=expected + extra, timeout=180, settle=1.0)
@@ -114,15 +115,20 @@ def journey_groups(events: list[dict[str, Any]], among: set[str]) -> set[frozens
                    if e["data"]["event_id"] in among])
 
 
-async def test_eight_partitions_group_like_replay(endpoints: tuple[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", ["500", "10"])
+async def test_eight_partitions_group_like_replay(
+        endpoints: tuple[str, str], tmp_path: Path, batch_size: str) -> None:
     """On eight partitions, consumed chunk by chunk in whatever order, interactions fall into
     the same customers and the same journeys as in replay (the worker merges the partitions
-    back into arrival order)."""
+    back into arrival order). With batches of 10, a partition is paused at 20 held records,
+    so the 3,000-record backlog goes through many pauses and resumptions: nothing is lost or
+    stuck."""
     deployment = Deployment(*endpoints, partitions=8)
     lines = traffic(seed=12)
     expected = replay_outputs(lines)
     assert any(e["type"] == "identity.merged" for e in expected)
-    records = await run_worker_over(deployment, lines, len(placements(expected)), tmp_path)
+    records = await run_worker_over(deployment, lines, len(placements(expected)), tmp_path,
+                                    JOURNEY_STITCHER_BATCH_SIZE=batch_size)
     emitted = [r.event for r in records]
     assert len(placements(emitted)) == len(placements(expected))
     assert customer_groups(emitted) == customer_groups(expected)
@@ -166,6 +172,8 @@ async def redis_state(redis: Redis, prefix: str) -> dict[str, Any]:
         if kind == "string":
             value = await redis.get(key)
             state[name] = orjson.loads(value) if value[:1] in (b"{", b"[") else value
+            if name.endswith(":j"):  # the re-keyed offset last applied differs run by run
+                state[name].pop("o", None)
         elif kind == "zset":
             state[name] = await redis.zrange(key, 0, -1, withscores=True)
         elif kind == "hash":

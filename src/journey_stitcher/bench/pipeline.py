@@ -16,7 +16,9 @@ this order:
 * `two_workers`: two worker processes in one group;
 * `stitcher`: one worker process; then Redis memory, and, on the same (now idle) worker, the
   latency phase: a paced producer at half the measured rate for a fixed time, each input's
-  publish time against the arrival of its first `journey.*`/handoff output (`data.event_id`).
+  publish time against the arrival of its first `journey.*`/handoff output (`data.event_id`);
+  with `bare` among the phases, the same paced input then goes through a fresh bare
+  pass-through (`bare_latency`): the floor that Faust, Kafka and the two hops set.
 
 Prints the JSON report (also written to `--report`) and a short table. Never asserts speed.
 """
@@ -272,18 +274,28 @@ async def throughput(
 
 
 def _triggering_event(value: bytes) -> str | None:
-    data = orjson.loads(value).get("data", {})
+    """The interaction an output (or the bare pass-through's copy of it) was emitted for."""
+    document = orjson.loads(value)
+    data = document.get("data", document)
     found = data.get("event_id") or (data.get("to") or {}).get("event_id")
     return str(found) if found else None
 
 
+def _rekeyed_event(value: bytes) -> str:
+    document = orjson.loads(value)
+    return str(document.get("e", document)["event_id"])
+
+
 async def latency(
     variant: Variant, lines: list[bytes], rate: float, seconds: float, settle: float,
+    expected_all: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Publish `lines` at `rate`/s to the (running, idle) variant; publish → first output."""
+    """Publish `lines` at `rate`/s to the (running, idle) variant; publish → first output of
+    each line that has one (`expected_all`, default: those `replay` gives a journey output)."""
     keys = PartitionKeys(load_config(None), PEPPER.encode())
     prepared = [(line, keys(line), str(orjson.loads(line)["event_id"])) for line in lines]
-    expected_all = _with_journey_output(lines)
+    if expected_all is None:
+        expected_all = _with_journey_output(lines)
     rekeyed_topic = variant.topic("resolved")
     topics = [variant.topic("journeys"), variant.topic("handoffs"), rekeyed_topic]
     consumer = AIOKafkaConsumer(bootstrap_servers=variant.bootstrap, enable_auto_commit=False,
@@ -307,7 +319,7 @@ async def latency(
             for tp, messages in batch.items():
                 for message in messages:
                     if tp.topic == rekeyed_topic:
-                        rekeyed.setdefault(str(orjson.loads(message.value)["e"]["event_id"]), now)
+                        rekeyed.setdefault(_rekeyed_event(message.value), now)
                         continue
                     event_id = _triggering_event(message.value)
                     if event_id in sent and event_id not in arrived:
@@ -363,6 +375,23 @@ async def latency(
     }
 
 
+async def bare_latency(
+    variant: Variant, logs: Path, lines: list[bytes], rate: float, args: argparse.Namespace,
+    services: dict[str, int], env: dict[str, str],
+) -> dict[str, Any]:
+    """`latency` of the bare pass-through, started on an input topic holding one warm-up line
+    (its output tells that the pass-through is assigned and running)."""
+    await publish(variant.bootstrap, variant.input_topic, variant.partitions, lines[-1:])
+    running = await start_variant(variant, logs, 1, 1, "journey_stitcher.bench.passthrough",
+                                  services, args.timeout, **env)
+    try:
+        body = lines[:-1]
+        expected = {str(orjson.loads(line)["event_id"]) for line in body}
+        return await latency(variant, body, rate, args.latency_seconds, args.latency_settle, expected)
+    finally:
+        stop(running)
+
+
 def _with_journey_output(lines: list[bytes]) -> set[str]:
     """The event ids among `lines` that produce a `journey.*`/handoff output (`replay`); the
     others (e.g. `identify` touchpoints) have no output to time."""
@@ -396,6 +425,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     shared = f"bench-{run_id}.interactions"
     naive_input = f"bench-{run_id}.naive-interactions"
+    floor_input = f"bench-{run_id}.bare-latency-interactions"
     naive_lines = lines[:min(args.naive_events, len(lines))]
     began = time.monotonic()
     sent = await publish(bootstrap, shared, args.partitions, lines)
@@ -409,7 +439,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     worker = "journey_stitcher"
     env = {"JOURNEY_STITCHER_ABANDONMENT_INTERVAL_SECONDS": "5"}
     phases = set(args.phases)
-    bare = naive = on_prefix = two = one = lat = None
+    bare = naive = on_prefix = two = one = lat = bare_lat = None
     memory_before = memory_after = final_rss = 0
     keys = None
     redis = Redis.from_url(redis_url)
@@ -448,9 +478,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 final_rss = peak_rss_bytes(running.processes[0].pid) or 0
             finally:
                 stop(running)
+            if "bare" in phases:
+                variants.append(floor_v := variant(floor_input))
+                bare_lat = await bare_latency(floor_v, logs, extra, rate, args, services, env)
     finally:
         if not args.keep:
-            await cleanup(bootstrap, redis, [shared, naive_input], variants)
+            await cleanup(bootstrap, redis, [shared, naive_input, floor_input], variants)
         await redis.aclose()
 
     report: dict[str, Any] = {
@@ -475,6 +508,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "stitcher_over_naive": _ratio(on_prefix, naive),
         },
         "latency": lat,
+        # The same paced input through the bare pass-through, on a fresh topic: what Faust,
+        # Kafka and the two hops alone take at the stitcher's latency rate.
+        "bare_latency": bare_lat,
     }
     if one is not None and keys is not None:
         customers = keys.counts.get("customer_journeys", 0)
@@ -611,6 +647,10 @@ def table(report: dict[str, Any]) -> str:
     if lat:
         lines.append(f"{'latency p50/p95 ms':<34}{lat['p50_ms']:>6.0f}/{lat['p95_ms']:<7.0f}"
                      f"  at {lat['achieved_rate']:,.0f}/s")
+    floor = report.get("bare_latency")
+    if floor:
+        lines.append(f"{'bare latency p50/p95/p99 ms':<34}{floor['p50_ms']:>6.0f}/{floor['p95_ms']:.0f}"
+                     f"/{floor['p99_ms']:.0f}  at {floor['achieved_rate']:,.0f}/s")
     for row in report["targets"]:
         mark = "ok" if row["met"] else "MISSED"
         lines.append(f"{row['name']:<34}{row['value']:>14,}  {row['target']} {mark}")

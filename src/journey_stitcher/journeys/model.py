@@ -98,6 +98,10 @@ class CustomerJourneys:
     # unknown). Adding touches only moves deadlines later and closing journeys only removes
     # some, so it stays a lower bound; a new journey lowers it (`note_deadline`).
     idle_after: datetime | None = field(default=None, compare=False, repr=False)
+    # The worker's bookkeeping, not a journey rule: the (partition, offset) of the last
+    # re-keyed record applied to this state, which tells a redelivery from a new record
+    # without reading stored outputs (`worker.stages`). `replay` leaves it unset.
+    position: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
     def journey(self, journey_id: str) -> Journey | None:
         return next((j for j in self.journeys if j.id == journey_id), None)
@@ -107,7 +111,7 @@ class CustomerJourneys:
         until `own` copies the one about to change (a busy customer has many journeys, a
         batch changes few of them)."""
         return CustomerJourneys(self.customer_id, list(self.journeys), self.merged_into,
-                                {id(j) for j in self.journeys}, self.idle_after)
+                                {id(j) for j in self.journeys}, self.idle_after, self.position)
 
     def own(self, journey: Journey) -> Journey:
         """`journey` (one of this state's), safe to change: copied first if borrowed."""

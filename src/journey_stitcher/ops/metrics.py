@@ -139,6 +139,11 @@ class WorkerMetrics:
         self.open_journeys = Gauge("journey_stitcher_open_journeys",
                                    "Open journeys in the deadline shards this worker owns.",
                                    registry=r)
+        # Records consumed but held back to restore arrival order across partitions, by stage.
+        self.held = Gauge("journey_stitcher_held_events",
+                          "Records consumed and held back until older records of other "
+                          "partitions arrive, by stage (identity, journeys).", ["stage"],
+                          registry=r)
         # Round trips to Redis, by operation (command name; `exec` for a MULTI/EXEC).
         self.redis_seconds = Histogram("journey_stitcher_redis_seconds",
                                        "Redis round-trip time, by operation.", ["operation"],
@@ -166,6 +171,10 @@ class WorkerMetrics:
 
     def consumed(self, topic: str, count: int) -> None:
         self.events_in.labels(self._topic(topic)).inc(count)
+
+    def held_by(self, stage: str) -> Callable[[int], None]:
+        """A setter of the held-records gauge of `stage`."""
+        return self.held.labels(stage).set
 
     def batch(self, stage: str, seconds: float) -> None:
         self.processing.labels(stage).observe(seconds)

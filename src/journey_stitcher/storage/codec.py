@@ -103,16 +103,21 @@ def _journey_fragment(journey: Journey) -> orjson.Fragment:
 
 
 def encode_customer(state: CustomerJourneys) -> bytes:
-    return orjson.dumps({
+    data: dict[str, Any] = {
         "c": state.customer_id,
         "j": [_journey_fragment(journey) for journey in state.journeys],
         "m": state.merged_into,
-    })
+    }
+    if state.position is not None:
+        data["o"] = state.position
+    return orjson.dumps(data)
 
 
 def decode_customer(raw: bytes | str) -> CustomerJourneys:
     data = orjson.loads(raw)
-    return CustomerJourneys(data["c"], [_decode_journey(j) for j in data["j"]], data.get("m"))
+    position = data.get("o")  # absent in states written before it existed
+    return CustomerJourneys(data["c"], [_decode_journey(j) for j in data["j"]], data.get("m"),
+                            position=(position[0], position[1]) if position else None)
 
 
 # -- outputs kept for re-emission ----------------------------------------------------------

@@ -92,14 +92,34 @@ def _incoming(event: Any) -> Incoming:
 class InArrivalOrder:
     """Takes a Faust stream in batches and hands them on in arrival order across partitions
     (`worker.ordering`). Held events are acknowledged only once processed: each gets an extra
-    reference, released by `done`, so their offsets cannot be committed before."""
+    reference, released by `done`, so their offsets cannot be committed before.
 
-    def __init__(self, app: faust.App, topic: str, produced: Produced | None = None) -> None:
+    A partition with `pause_at` events held is paused until half of them are processed: the
+    merge then waits for the partitions that are behind without piling up the others. The
+    pause is Faust's own back pressure (`on_buffer_full`/`on_buffer_drop`, what a full stream
+    buffer does): the fetcher stops asking for the partition, and records already fetched
+    are still delivered. (`Consumer.pause_partitions` would drop those: its `getmany`
+    yields only records of partitions still active, after aiokafka moved past them.) Faust
+    may lift that pause when its own buffer drains, so it is asserted again on every call."""
+
+    def __init__(self, app: faust.App, topic: str, produced: Produced | None = None,
+                 pause_at: int = 1000, on_held: Callable[[int], None] | None = None) -> None:
         self._app = app
         self._topic = topic
         self._produced = produced
         self._merge: ArrivalMerge[Any] = ArrivalMerge()
         self._last_offset: dict[int, int] = {}
+        self._pause_at = pause_at
+        self._paused: set[int] = set()
+        self._on_held = on_held
+
+    @property
+    def held(self) -> int:
+        return len(self._merge)
+
+    @property
+    def paused(self) -> frozenset[int]:
+        return frozenset(self._paused)
 
     def arrange(self, events: Sequence[Any]) -> list[Any]:
         """Queue a batch; the events that may be processed now, oldest first."""
@@ -107,13 +127,27 @@ class InArrivalOrder:
                     if tp.topic == self._topic}
         for event in self._merge.forget(assigned):  # revoked: the new owner processes them
             event.message.decref()  # dropped unacknowledged, so never committed
+        self._paused &= assigned  # Faust forgets the pauses of revoked partitions itself
         self._merge.expect(assigned)
         for event in events:
             message = event.message
             message.incref()  # acknowledged by `done`, not by the end of the batch
             self._merge.add(message.partition, _incoming(event).timestamp_ms, event)
             self._last_offset[message.partition] = message.offset
-        return self._merge.release(self._behind)
+        ready = self._merge.release(self._behind)
+        self._throttle()
+        if self._on_held is not None:
+            self._on_held(len(self._merge))
+        return ready
+
+    def _throttle(self) -> None:
+        merge, consumer = self._merge, self._app.consumer
+        drained = {p for p in self._paused if merge.queued(p) <= self._pause_at // 2}
+        self._paused = (self._paused - drained) | merge.crowded(self._pause_at)
+        for partition in self._paused:
+            consumer.on_buffer_full(TP(self._topic, partition))
+        for partition in drained:
+            consumer.on_buffer_drop(TP(self._topic, partition))
 
     def _behind(self, partition: int) -> bool:
         """True when the partition has (or is about to receive) records this worker has not
@@ -185,8 +219,12 @@ def create_app(
     sender = ops.sender(FaustSender(app, tracked=rekeyed))
     journey_lock = asyncio.Lock()
     identity_lock = asyncio.Lock()
-    identity_order = InArrivalOrder(app, topics.interactions)
-    journey_order = InArrivalOrder(app, topics.resolved, rekeyed)
+    # Up to two batches held per partition (Kafka Streams buffers 1,000 records per partition).
+    pause_at = 2 * settings.batch_size
+    identity_order = InArrivalOrder(app, topics.interactions, pause_at=pause_at,
+                                    on_held=ops.metrics.held_by("identity"))
+    journey_order = InArrivalOrder(app, topics.resolved, rekeyed, pause_at=pause_at,
+                                   on_held=ops.metrics.held_by("journeys"))
 
     async def resolve(events: list[Any]) -> None:
         async with identity_lock:

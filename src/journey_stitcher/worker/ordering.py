@@ -9,6 +9,11 @@ the oldest queued record only while every partition that may still deliver somet
 older has a record queued, and holds the rest until then. Within a partition the offset
 order is kept. A caught-up partition does not hold the others back; neither does a full
 buffer (`limit`), which then releases its oldest records.
+
+What is held is bounded the way Kafka Streams bounds it (`buffered.records.per.partition`):
+the worker stops taking records of a partition that has `crowded` many queued, until they
+drain, so a partition fetched ahead of the others cannot pile up in memory while the merge
+waits for an older record of another one (`worker.app.InArrivalOrder`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ class ArrivalMerge(Generic[T]):
             out.append(queues[partition].popleft()[1])
             self._size -= 1
         return out
+
+    def queued(self, partition: int) -> int:
+        queue = self._queues.get(partition)
+        return len(queue) if queue is not None else 0
+
+    def crowded(self, threshold: int) -> set[int]:
+        """The partitions with at least `threshold` records queued."""
+        return {p for p, queue in self._queues.items() if len(queue) >= threshold}
 
     def forget(self, keep: Iterable[int]) -> list[T]:
         """Drop (and return) what is queued for partitions not in `keep` (revoked)."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from redis.asyncio import Redis
@@ -28,6 +28,7 @@ from journey_stitcher.identity.model import CloudEvent, Resolution
 from journey_stitcher.identity.resolver import Keys
 from journey_stitcher.interactions.model import Interaction
 from journey_stitcher.interactions.parse import parse_document, parse_interaction
+from journey_stitcher.journeys.model import CustomerJourneys
 from journey_stitcher.stitcher import Core, normalizer_for
 from journey_stitcher.storage import codec
 from journey_stitcher.storage.redis_state import (
@@ -226,7 +227,7 @@ class JourneyStage(_Stage):
         self._states = DecodedStates()
 
     async def process(self, batch: Sequence[Incoming]) -> list[OutgoingRecord]:
-        items = [self._decode(message) for message in batch]
+        items = [(*self._decode(message), (message.partition, message.offset)) for message in batch]
         outputs = await self.retrying.run(lambda extra: self._apply(items, extra))
         self._observe(outputs)
         return [self._topics.record(output) for output in outputs]
@@ -236,23 +237,25 @@ class JourneyStage(_Stage):
         event = parse_document(envelope["e"], self._config)
         return event, Resolution(envelope["c"], (), tuple(envelope["m"]), envelope["d"])
 
-    async def _apply(
-        self, items: list[tuple[Interaction, Resolution]], extra: set[str]
-    ) -> list[CloudEvent]:
+    async def _apply(self, items: list[_Item], extra: set[str]) -> list[CloudEvent]:
         now = self._clock()
         journeys = LoadedJourneyStore()
         core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), journeys)
         async with self._redis.pipeline(transaction=True) as pipe:
-            wanted = {r.customer_id for _e, r in items}
+            wanted = {r.customer_id for _e, r, _p in items}
             wanted |= {key[2:] for key in extra if key.startswith("j:")}
-            lookups = {(r.customer_id, e.event_id) for e, r in items}
+            # Stored outputs are read for the interactions the identity stage saw before;
+            # the others only when their customer's state cannot rule out a redelivery.
+            lookups = {(r.customer_id, e.event_id) for e, r, _p in items if r.duplicate}
             lookups |= {_pair(key[2:]) for key in extra if key.startswith("x:")}
-            whole = {m for _e, r in items for m in r.merged_ids}
+            fresh = {(r.customer_id, e.event_id): p for e, r, p in items if not r.duplicate}
+            whole = {m for _e, r, _p in items for m in r.merged_ids}
             whole |= {key[2:] for key in extra if key.startswith("a:")}
-            await self._load(pipe, journeys, now, wanted, lookups, whole)
+            await self._load(pipe, journeys, now, wanted, lookups, whole, fresh)
             outputs: list[CloudEvent] = []
-            for event, resolution in items:
+            for event, resolution, position in items:
                 outputs += core.engine.apply(event, resolution, now)
+                _advance(journeys, resolution.customer_id, position)
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             written = self._write(pipe, journeys, now)
             await pipe.execute()
@@ -268,18 +271,27 @@ class JourneyStage(_Stage):
     async def _load(
         self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime, customer_ids: Iterable[str],
         lookups: Iterable[tuple[str, str]] = (), whole: Iterable[str] = (),
+        fresh: dict[tuple[str, str], tuple[int, int]] | None = None,
     ) -> None:
         """Load the customers, the outputs of the (customer, event) pairs asked for and every
         output of the `whole` customers; then follow merge tombstones the same way, so the
         rules find the survivors (and their outputs for those events) already loaded instead
-        of asking for them one rerun at a time."""
+        of asking for them one rerun at a time. The `fresh` pairs, with the re-keyed record's
+        (partition, offset), are read only if the customer's state cannot rule them out."""
         wanted: dict[str, list[str]] = {}
         for cid, event_id in sorted(set(lookups)):
             wanted.setdefault(cid, []).append(event_id)
+        maybe: dict[str, list[tuple[str, tuple[int, int]]]] = {}
+        for (cid, event_id), position in sorted((fresh or {}).items()):
+            if event_id not in wanted.get(cid, ()):
+                maybe.setdefault(cid, []).append((event_id, position))
         complete = sorted(set(whole))
-        ids = sorted(set(customer_ids) | wanted.keys() | set(complete))
+        ids = sorted(set(customer_ids) | wanted.keys() | maybe.keys() | set(complete))
         while ids:
             await self._read(pipe, store, now, ids, wanted, complete)
+            if maybe:
+                await self._rule_out(store, now, maybe, wanted)
+                maybe = {}
             following: dict[str, set[str]] = {}
             for cid in ids:
                 state = store.customers.get(cid)
@@ -311,15 +323,51 @@ class JourneyStage(_Stage):
             results = iter(await reads.execute())
         for cid, raw in zip(ids, next(results), strict=True):
             store.customers[cid] = self._states.decode(cid, raw) if raw is not None else None
+        self._store_outputs(store, wanted, results)
+        for cid in complete:
+            current, previous = next(results), next(results)
+            merged = {**previous, **current}
+            store.everything[cid] = {_text(e): codec.decode_outputs(raw) for e, raw in merged.items()}
+
+    async def _rule_out(
+        self, store: LoadedJourneyStore, now: datetime,
+        maybe: dict[str, list[tuple[str, tuple[int, int]]]], wanted: dict[str, list[str]],
+    ) -> None:
+        """Record as new the interactions their customer's state shows were never applied;
+        read the stored outputs of the others (adding them to `wanted`, so that a merge
+        tombstone is followed with them)."""
+        unsure: dict[str, list[str]] = {}
+        for cid, pairs in maybe.items():
+            state = store.customers[cid]
+            for event_id, position in pairs:
+                if _never_applied(state, position):
+                    store.outputs[(cid, event_id)] = None
+                else:
+                    unsure.setdefault(cid, []).append(event_id)
+        if unsure:
+            await self._outputs_of(store, now, unsure)
+            for cid, events in unsure.items():
+                wanted[cid] = sorted({*wanted.get(cid, ()), *events})
+
+    async def _outputs_of(self, store: LoadedJourneyStore, now: datetime,
+                          wanted: dict[str, list[str]]) -> None:
+        layout = self._layout
+        weeks = (week_of(now), week_of(now) - 1)
+        async with self._redis.pipeline(transaction=False) as reads:
+            for cid, events in wanted.items():
+                for week in weeks:
+                    reads.hmget(layout.emitted(cid, week), events)
+            results = iter(await reads.execute())
+        self._store_outputs(store, wanted, results)
+
+    @staticmethod
+    def _store_outputs(store: LoadedJourneyStore, wanted: dict[str, list[str]],
+                       results: Iterator[Any]) -> None:
         for cid, events in wanted.items():
             current, previous = next(results), next(results)
             for event_id, this_week, last_week in zip(events, current, previous, strict=True):
                 raw = this_week if this_week is not None else last_week
                 store.outputs[(cid, event_id)] = codec.decode_outputs(raw) if raw is not None else None
-        for cid in complete:
-            current, previous = next(results), next(results)
-            merged = {**previous, **current}
-            store.everything[cid] = {_text(e): codec.decode_outputs(raw) for e, raw in merged.items()}
 
     def _write(self, pipe: Pipeline, store: LoadedJourneyStore, now: datetime) -> dict[str, bytes]:
         """Queue the batch's writes; the customers' new values, by customer id."""
@@ -407,6 +455,33 @@ class JourneyStage(_Stage):
         if records:
             ids = [orjson.loads(r.value)["id"] for r in records]
             await self._redis.hdel(self._layout.outbox(shard), *ids)
+
+
+_Item = tuple[Interaction, Resolution, tuple[int, int]]  # with the re-keyed (partition, offset)
+
+
+def _never_applied(state: CustomerJourneys | None, position: tuple[int, int]) -> bool:
+    """Whether the re-keyed record at `position` cannot have been applied before: its
+    customer has no state (not even a merge tombstone: a customer's state outlives the
+    dedup retention), or the state last applied an earlier offset of the same partition.
+    Offsets only grow within a partition, and the state and the outputs of an interaction
+    are written in one transaction. Anything else (an older state without a position, a
+    tombstone, another partition after the topic was resized) is looked up."""
+    if state is None:
+        return True
+    last = state.position
+    return state.merged_into is None and last is not None \
+        and last[0] == position[0] and position[1] > last[1]
+
+
+def _advance(store: LoadedJourneyStore, customer_id: str, position: tuple[int, int]) -> None:
+    """The customer's state, written in this batch, has applied the record at `position`."""
+    state = store.customers.get(customer_id)
+    if state is None or state.merged_into is not None or customer_id not in store.changed:
+        return
+    last = state.position
+    if last is None or last[0] != position[0] or last[1] < position[1]:
+        state.position = position
 
 
 def _pair(text: str) -> tuple[str, str]:

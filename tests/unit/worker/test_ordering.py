@@ -72,3 +72,14 @@ def test_any_chunking_of_the_partitions_restores_the_arrival_order(
         out += merge.release(lambda p: bool(pending[p]))
     out += merge.release(lambda p: False)
     assert out == [stamp for stamp, _ in arrivals]
+
+
+def test_crowded_partitions_are_those_with_enough_queued() -> None:
+    merge: ArrivalMerge[int] = ArrivalMerge()
+    merge.expect([0, 1, 2])
+    for offset in range(5):
+        merge.add(0, offset, offset)
+    merge.add(1, 0, 0)
+    assert merge.crowded(5) == {0}
+    assert merge.crowded(1) == {0, 1}
+    assert (merge.queued(0), merge.queued(2), merge.queued(9)) == (5, 0, 0)
