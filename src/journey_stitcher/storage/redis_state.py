@@ -6,9 +6,10 @@ under WATCH), run the pure core on in-memory copies (`LoadedIdentityStore`,
 makes EXEC fail (WatchError) and the batch is simply run again on fresh state; nothing
 has been sent by then. Dedup and re-emission: what each interaction emitted is stored,
 deflated, in a hash of its customer (one field per event id) written in the same
-transaction as the state; a batch reads only its own event ids (HMGET). The hashes rotate
-weekly (the key names the week; each lives two weeks), so an interaction is recognised
-for at least 7 days after it was processed, without any clean-up pass.
+transaction as the state; a batch reads only those of its own event ids that may have been
+applied before (HMGET; `worker.stages`). The hashes rotate weekly (the key names the
+week; each lives two weeks), so an interaction is recognised for at least 7 days after it
+was processed, without any clean-up pass.
 
 Key layout (`js` is the configurable prefix; `{…}` is the Redis Cluster hash tag):
 
