@@ -127,8 +127,14 @@ async def test_eight_partitions_group_like_replay(
     lines = traffic(seed=12)
     expected = replay_outputs(lines)
     assert any(e["type"] == "identity.merged" for e in expected)
-    records = await run_worker_over(deployment, lines, len(placements(expected)), tmp_path,
-                                    JOURNEY_STITCHER_BATCH_SIZE=batch_size)
+    await deployment.publish(lines)
+    log = tmp_path / f"{deployment.name}.log"
+    worker = Worker(deployment, log, JOURNEY_STITCHER_BATCH_SIZE=batch_size)
+    try:  # until every interaction is placed: a lull of a second must not end the read early
+        records = await _distinct_placements(deployment, [deployment.topic(t) for t in OUTPUTS],
+                                             len(placements(expected)))
+    finally:
+        assert worker.stop() == 0, log.read_text()[-3000:]
     emitted = [r.event for r in records]
     assert len(placements(emitted)) == len(placements(expected))
     assert customer_groups(emitted) == customer_groups(expected)
