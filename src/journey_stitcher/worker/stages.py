@@ -314,9 +314,7 @@ class JourneyStage(_Stage):
         weeks = (week_of(now), week_of(now) - 1)
         async with self._redis.pipeline(transaction=False) as reads:
             reads.mget(keys)
-            for cid, events in wanted.items():
-                for week in weeks:
-                    reads.hmget(layout.emitted(cid, week), events)
+            self._ask_outputs(reads, wanted, weeks)
             for cid in complete:
                 for week in weeks:
                     reads.hgetall(layout.emitted(cid, week))
@@ -351,14 +349,18 @@ class JourneyStage(_Stage):
 
     async def _outputs_of(self, store: LoadedJourneyStore, now: datetime,
                           wanted: dict[str, list[str]]) -> None:
-        layout = self._layout
-        weeks = (week_of(now), week_of(now) - 1)
         async with self._redis.pipeline(transaction=False) as reads:
-            for cid, events in wanted.items():
-                for week in weeks:
-                    reads.hmget(layout.emitted(cid, week), events)
+            self._ask_outputs(reads, wanted, (week_of(now), week_of(now) - 1))
             results = iter(await reads.execute())
         self._store_outputs(store, wanted, results)
+
+    def _ask_outputs(self, reads: Pipeline, wanted: dict[str, list[str]],
+                     weeks: tuple[int, int]) -> None:
+        """Queue the reads of the stored outputs of `wanted` (this week's hash, then last
+        week's), which `_store_outputs` takes back from the replies in that order."""
+        for cid, events in wanted.items():
+            for week in weeks:
+                reads.hmget(self._layout.emitted(cid, week), events)
 
     @staticmethod
     def _store_outputs(store: LoadedJourneyStore, wanted: dict[str, list[str]],
