@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(500, ge=1)
     batch_timeout_seconds: float = Field(0.02, gt=0)
+    # Decoded customer states kept between batches, bounded by the size of their stored values
+    # (MiB): more saves decoding busy customers again, each MiB costs several in memory.
+    state_cache_mb: float = Field(8.0, ge=0)
     abandonment_interval_seconds: float = Field(5.0, gt=0)
     web_enabled: bool = True
     web_port: int = Field(6066, ge=1, le=65535)

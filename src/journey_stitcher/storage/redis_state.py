@@ -28,6 +28,7 @@ every identifier an event touches; journey state is spread by customer.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -176,31 +177,72 @@ class LoadedJourneyStore:
 
 
 class DecodedStates:
-    """Customer states decoded in earlier batches, kept with the exact bytes they came from.
+    """Customer states decoded in earlier batches, each with a digest of the bytes it came from.
 
     A worker meets the same (busy) customers batch after batch; when the stored value is
     still byte for byte what this worker last read or wrote, a copy of the decoded state
-    replaces decoding it again. Least recently used entries go first."""
+    replaces decoding it again. The cache is bounded by the size of the stored values it
+    stands for (`budget` bytes, plus `ENTRY_COST` per customer), not by a number of
+    customers: busy customers' states grow as their journeys do, so a count alone let the
+    worker's memory grow with the length of the run. A decoded state takes several times its
+    stored size in memory. Least recently used entries go first."""
 
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._entries: OrderedDict[str, tuple[bytes, CustomerJourneys]] = OrderedDict()
+    ENTRY_COST = 256  # what a customer's entry costs beside its value (ids, digest, links)
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._used = 0
+        self._entries: OrderedDict[str, tuple[bytes, int, CustomerJourneys]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, customer_id: object) -> bool:
+        return customer_id in self._entries
+
+    @property
+    def budget(self) -> int:
+        return self._budget
+
+    @property
+    def used(self) -> int:
+        """The cost of what is cached, in the budget's units."""
+        return self._used
 
     def decode(self, customer_id: str, raw: bytes) -> CustomerJourneys:
+        digest = _digest(raw)
         entry = self._entries.get(customer_id)
-        if entry is not None and entry[0] == raw:
+        if entry is not None and entry[0] == digest:
             self._entries.move_to_end(customer_id)
-            return entry[1].copy()
+            return entry[2].copy()
         state = codec.decode_customer(raw)
-        self.remember(customer_id, raw, state)
+        self._keep(customer_id, digest, len(raw), state)
         return state.copy()
 
     def remember(self, customer_id: str, raw: bytes, state: CustomerJourneys) -> None:
         """`state` was just written as `raw`; the caller no longer changes it."""
-        self._entries[customer_id] = (codec.compact(raw), state)
-        self._entries.move_to_end(customer_id)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._keep(customer_id, _digest(raw), len(raw), state)
+
+    def _keep(self, customer_id: str, digest: bytes, size: int, state: CustomerJourneys) -> None:
+        self.forget(customer_id)
+        cost = size + self.ENTRY_COST
+        if cost > self._budget:
+            return
+        self._entries[customer_id] = (digest, cost, state)
+        self._used += cost
+        while self._used > self._budget:
+            _cid, evicted = self._entries.popitem(last=False)
+            self._used -= evicted[1]
+
+    def forget(self, customer_id: str) -> None:
+        entry = self._entries.pop(customer_id, None)
+        if entry is not None:
+            self._used -= entry[1]
+
+
+def _digest(raw: bytes) -> bytes:
+    """Stands for a stored value in the cache (a fraction of its size; 128 bits)."""
+    return hashlib.blake2b(raw, digest_size=16).digest()
 
 
 WEEK = timedelta(days=7)

@@ -213,7 +213,8 @@ def create_app(
     redis = ops.redis()
     layout = KeyLayout(prefix=settings.redis_prefix, shards=settings.partitions)
     identity = stages[0](config, pepper, redis, layout, topics)
-    journeys = stages[1](config, pepper, redis, layout, topics)
+    journeys = stages[1](config, pepper, redis, layout, topics,
+                         state_cache_bytes=int(settings.state_cache_mb * 2**20))
     identity.observer = journeys.observer = ops.metrics
     rekeyed = Produced(topics.resolved, settings.partitions)
     sender = ops.sender(FaustSender(app, tracked=rekeyed))

@@ -49,6 +49,7 @@ T = TypeVar("T")
 DEDUP_RETENTION = timedelta(days=7)
 # An outputs hash is written during one week and read during the next (`week_of`).
 OUTPUTS_RETENTION = 2 * WEEK + timedelta(days=1)
+STATE_CACHE_BYTES = 8 * 2**20  # JOURNEY_STITCHER_STATE_CACHE_MB's default
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -222,9 +223,15 @@ class JourneyStage(_Stage):
     def __init__(
         self, config: StitcherConfig, pepper: bytes | None, redis: Redis, layout: KeyLayout,
         topics: Topics, clock: Callable[[], datetime] = _wall_clock,
+        state_cache_bytes: int = STATE_CACHE_BYTES,
     ) -> None:
         super().__init__(config, pepper, redis, layout, topics, clock)
-        self._states = DecodedStates()
+        self._states = DecodedStates(state_cache_bytes)
+
+    @property
+    def decoded_states(self) -> DecodedStates:
+        """The customer states this stage keeps decoded between batches."""
+        return self._states
 
     async def process(self, batch: Sequence[Incoming]) -> list[OutgoingRecord]:
         items = [(*self._decode(message), (message.partition, message.offset)) for message in batch]

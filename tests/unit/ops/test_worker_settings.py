@@ -1,4 +1,5 @@
-"""Worker settings that decide where a worker writes on the machine it runs on."""
+"""Worker settings that decide where a worker writes on the machine it runs on, and how much
+memory it keeps."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def test_the_data_directory_can_be_chosen(monkeypatch: pytest.MonkeyPatch, tmp_p
     app = create_app(Settings(), load_config(None), b"pepper")
     assert Path(app.conf.datadir) == tmp_path / "deep" / "faust"
     assert (tmp_path / "deep").is_dir()  # Faust itself only creates the last level
+
+
+def test_the_decoded_states_cache_is_bounded_by_its_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEY_STITCHER_STATE_CACHE_MB", "2.5")
+    app = create_app(Settings(), load_config(None), b"pepper")
+    journeys = app.conf.journey_stitcher["journeys"]
+    assert journeys.decoded_states.budget == int(2.5 * 2**20)
+    monkeypatch.delenv("JOURNEY_STITCHER_STATE_CACHE_MB")
+    app = create_app(Settings(), load_config(None), b"pepper")
+    assert app.conf.journey_stitcher["journeys"].decoded_states.budget == 8 * 2**20

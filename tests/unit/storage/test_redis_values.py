@@ -96,7 +96,7 @@ def test_outputs_generations_are_weeks() -> None:
 
 
 def test_decoded_states_hand_out_copies_of_what_the_bytes_say() -> None:
-    states = DecodedStates(size=2)
+    states = DecodedStates(budget=1 << 20)
     raw = codec.encode_customer(_state())
     first = states.decode("cus_1", raw)
     journey = first.own(first.journeys[0])  # the rules own a journey before changing it
@@ -130,15 +130,54 @@ def test_copies_share_journeys_until_one_is_owned() -> None:
 
 
 def test_decoded_states_remember_what_was_written_and_forget_the_oldest() -> None:
-    states = DecodedStates(size=2)
     raw = codec.encode_customer(_state())
+    small = b'{"c":"x","j":[],"m":null}'
+    # room for this state and one small one, not two small ones beside it
+    states = DecodedStates(budget=len(raw) + len(small) + 2 * DecodedStates.ENTRY_COST)
     # what was remembered is handed out for those bytes, without decoding them
     states.remember("cus_1", raw, CustomerJourneys("remembered"))
     assert states.decode("cus_1", raw).customer_id == "remembered"
-    states.remember("cus_2", b"{}", CustomerJourneys("cus_2"))
-    states.remember("cus_3", b"{}", CustomerJourneys("cus_3"))
+    states.remember("cus_2", small, CustomerJourneys("cus_2"))
+    assert len(states) == 2
+    states.remember("cus_3", small, CustomerJourneys("cus_3"))
+    assert len(states) == 2
     assert states.decode("cus_1", raw) == _state()  # forgotten: decoded from the bytes
-    assert states.decode("cus_3", b"{}").customer_id == "cus_3"
+    assert states.decode("cus_3", small).customer_id == "cus_3"
+
+
+def test_decoded_states_stay_within_their_budget_whatever_the_states_sizes() -> None:
+    budget = 8 * 1024
+    states = DecodedStates(budget=budget)
+    sizes: dict[str, int] = {}
+    for n in range(200):  # states of growing size, as busy customers' are
+        journey = Journey("jrn_1", "purchase", "open",
+                          [Touch(T0 + timedelta(seconds=i), f"e{i}", "web", "inform") for i in range(n % 40)])
+        state = CustomerJourneys(f"cus_{n % 30}", [journey])
+        raw = codec.encode_customer(state)
+        states.remember(state.customer_id, raw, state)
+        sizes[state.customer_id] = len(raw)
+        assert states.used <= budget
+        # writing a customer again replaces its entry instead of adding to it
+        assert states.used == sum(size + DecodedStates.ENTRY_COST
+                                  for cid, size in sizes.items() if cid in states)
+    assert 1 < len(states) < len(sizes)  # the budget, not the number of customers, set the bound
+    huge = CustomerJourneys("cus_huge", [Journey("jrn_1", "purchase", "open", [
+        Touch(T0 + timedelta(seconds=i), f"e{i}", "web", "inform") for i in range(400)])])
+    raw = codec.encode_customer(huge)
+    assert len(raw) > budget
+    assert states.decode("cus_huge", raw) == huge  # too big to keep, still decoded right
+    assert "cus_huge" not in states
+    assert states.used <= budget
+
+
+def test_decoded_touches_share_their_repeated_strings() -> None:
+    first, second = (codec.decode_customer(codec.encode_customer(_state())) for _ in range(2))
+    a, b = first.journeys[0].touches[1], second.journeys[0].touches[1]
+    assert a == b
+    assert a.channel is b.channel
+    assert a.touchpoint is b.touchpoint
+    assert a.device_id is b.device_id
+    assert first.journeys[0].family is second.journeys[0].family
 
 
 def test_identity_records_are_just_the_customer_id_unless_they_emitted_something() -> None:
