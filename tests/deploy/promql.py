@@ -20,6 +20,8 @@ EXPORTED_METRICS = frozenset({
     "journey_stitcher_handoffs_total",
     "journey_stitcher_open_journeys",
     "journey_stitcher_held_events",
+    "journey_stitcher_state_cache_bytes",
+    "journey_stitcher_state_cache_lookups_total",
     "journey_stitcher_redis_seconds",
     "journey_stitcher_redis_errors_total",
     "journey_stitcher_rebalances_total",

@@ -63,6 +63,10 @@ async def test_metrics_follow_the_traffic(endpoints: tuple[str, str], tmp_path: 
     assert total(after, "journey_stitcher_redis_errors_total") == 0
     assert total(after, "journey_stitcher_rebalances_total") >= 1
     assert total(after, "journey_stitcher_open_journeys") > 0
+    # the states written were kept decoded; lookups depend on how the traffic fell into batches
+    assert 0 < total(after, "journey_stitcher_state_cache_bytes") <= 8 * 2**20
+    assert {dict(labels)["result"] for (name, labels) in after
+            if name == "journey_stitcher_state_cache_lookups_total"} == {"hit", "miss"}
     assert total(after, "journey_stitcher_ready") == 1
 
 

@@ -18,9 +18,10 @@ produce (:meth:`WorkerMetrics.produced`) and send (:meth:`WorkerMetrics.sent`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -31,6 +32,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from journey_stitcher.identity.model import CloudEvent
 from journey_stitcher.worker.records import OutgoingRecord
@@ -74,6 +77,39 @@ class BoundedLabel:
             return OTHER
         self._seen.add(value)
         return value
+
+
+class CacheFigures(Protocol):
+    """What a cache tells about itself (`storage.redis_state.DecodedStates`)."""
+
+    @property
+    def used(self) -> int: ...
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+
+
+class _StateCache(Collector):
+    """The journey stage's decoded-states cache, read when scraped (nothing per lookup)."""
+
+    def __init__(self, cache: CacheFigures) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        size = GaugeMetricFamily(
+            "journey_stitcher_state_cache_bytes",
+            "Stored size of the customer states the journey stage keeps decoded (bounded by "
+            "JOURNEY_STITCHER_STATE_CACHE_MB).")
+        size.add_metric([], self._cache.used)
+        yield size
+        lookups = CounterMetricFamily(
+            "journey_stitcher_state_cache_lookups",
+            "Customer states read from Redis, by whether the decoded copy kept was still "
+            "current (hit) or the state was decoded (miss).", labels=["result"])
+        lookups.add_metric(["hit"], self._cache.hits)
+        lookups.add_metric(["miss"], self._cache.misses)
+        yield lookups
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +207,10 @@ class WorkerMetrics:
 
     def consumed(self, topic: str, count: int) -> None:
         self.events_in.labels(self._topic(topic)).inc(count)
+
+    def watch_state_cache(self, cache: CacheFigures) -> None:
+        """Export `journey_stitcher_state_cache_bytes` and `..._lookups_total` of `cache`."""
+        self.registry.register(_StateCache(cache))
 
     def held_by(self, stage: str) -> Callable[[int], None]:
         """A setter of the held-records gauge of `stage`."""

@@ -192,6 +192,8 @@ class DecodedStates:
     def __init__(self, budget: int) -> None:
         self._budget = budget
         self._used = 0
+        self.hits = 0  # stored values found as last decoded or written
+        self.misses = 0  # stored values decoded
         self._entries: OrderedDict[str, tuple[bytes, int, CustomerJourneys]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -214,7 +216,9 @@ class DecodedStates:
         entry = self._entries.get(customer_id)
         if entry is not None and entry[0] == digest:
             self._entries.move_to_end(customer_id)
+            self.hits += 1
             return entry[2].copy()
+        self.misses += 1
         state = codec.decode_customer(raw)
         self._keep(customer_id, digest, len(raw), state)
         return state.copy()

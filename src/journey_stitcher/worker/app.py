@@ -216,6 +216,7 @@ def create_app(
     journeys = stages[1](config, pepper, redis, layout, topics,
                          state_cache_bytes=int(settings.state_cache_mb * 2**20))
     identity.observer = journeys.observer = ops.metrics
+    ops.metrics.watch_state_cache(journeys.decoded_states)
     rekeyed = Produced(topics.resolved, settings.partitions)
     sender = ops.sender(FaustSender(app, tracked=rekeyed))
     journey_lock = asyncio.Lock()

@@ -12,6 +12,7 @@ import pytest
 
 from journey_stitcher.config import load_config
 from journey_stitcher.identity.model import CloudEvent
+from journey_stitcher.journeys.model import CustomerJourneys, Journey
 from journey_stitcher.ops.metrics import (
     LABEL_VALUE_LIMIT,
     GatewayMetrics,
@@ -22,6 +23,8 @@ from journey_stitcher.ops.metrics import (
 from journey_stitcher.outputs import cloudevent
 from journey_stitcher.replay import replay
 from journey_stitcher.stitcher import Stitcher
+from journey_stitcher.storage.codec import encode_customer
+from journey_stitcher.storage.redis_state import DecodedStates
 from journey_stitcher.worker.records import OutgoingRecord, dead_letter
 from tests.deploy.promql import EXPORTED_METRICS, HISTOGRAMS
 from tests.unit.ops.promtool import check_metrics
@@ -51,7 +54,9 @@ def value(metrics: WorkerMetrics | GatewayMetrics, name: str, **labels: str) -> 
 def test_the_processes_export_exactly_what_deploy_is_written_against() -> None:
     """Worker and gateway together export the metric names of the alerts and the dashboard,
     with the histograms as histograms."""
-    worker, gateway = WorkerMetrics().registry, GatewayMetrics().registry
+    metrics = WorkerMetrics()
+    metrics.watch_state_cache(DecodedStates(budget=1024))  # as the worker does
+    worker, gateway = metrics.registry, GatewayMetrics().registry
     assert exported_names(worker) | exported_names(gateway) == EXPORTED_METRICS
     histograms = {m.name for r in (worker, gateway) for m in r.collect() if m.type == "histogram"}
     assert histograms == HISTOGRAMS
@@ -138,6 +143,21 @@ def test_lag_gauges_show_only_the_partitions_owned_now() -> None:
                                              {"topic": "interactions", "partition": "1"}) is None
 
 
+def test_the_state_cache_is_read_when_scraped() -> None:
+    """Size and lookups are the cache's own figures at the time of the scrape."""
+    metrics = WorkerMetrics()
+    states = DecodedStates(budget=1 << 20)
+    metrics.watch_state_cache(states)
+    assert value(metrics, "journey_stitcher_state_cache_bytes") == 0
+    raw = encode_customer(CustomerJourneys("cus_1", [Journey("jrn_1", "purchase", "open")]))
+    states.decode("cus_1", raw)
+    states.decode("cus_1", raw)
+    states.decode("cus_1", raw)
+    assert value(metrics, "journey_stitcher_state_cache_bytes") == len(raw) + DecodedStates.ENTRY_COST
+    assert value(metrics, "journey_stitcher_state_cache_lookups_total", result="miss") == 1
+    assert value(metrics, "journey_stitcher_state_cache_lookups_total", result="hit") == 2
+
+
 def test_promtool_accepts_both_pages_fully_populated() -> None:
     """promtool check metrics finds nothing to complain about in either process's page."""
     worker = WorkerMetrics(clock=lambda: NOW.timestamp())
@@ -153,6 +173,7 @@ def test_promtool_accepts_both_pages_fully_populated() -> None:
     worker.rebalanced()
     worker.set_ready(True)
     worker.set_open_journeys(118)
+    worker.watch_state_cache(DecodedStates(budget=1024))
     gateway = GatewayMetrics()
     gateway.answered("shopify", 202)
     gateway.answered("unknown", 404)

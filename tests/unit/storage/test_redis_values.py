@@ -170,6 +170,16 @@ def test_decoded_states_stay_within_their_budget_whatever_the_states_sizes() -> 
     assert states.used <= budget
 
 
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    states = DecodedStates(budget=0)
+    raw = codec.encode_customer(_state())
+    assert states.decode("cus_1", raw) == _state()
+    states.remember("cus_1", raw, _state())
+    assert len(states) == 0
+    assert states.used == 0
+    assert (states.hits, states.misses) == (0, 1)
+
+
 def test_decoded_touches_share_their_repeated_strings() -> None:
     first, second = (codec.decode_customer(codec.encode_customer(_state())) for _ in range(2))
     a, b = first.journeys[0].touches[1], second.journeys[0].touches[1]
