@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from journey_stitcher.bench.pipeline import pace, parse, steady_rate, table, targets, thinned
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from journey_stitcher.bench import pipeline
+from journey_stitcher.bench.pipeline import Variant, pace, parse, steady_rate, table, targets, thinned
 
 
 def _run(rate: float) -> dict[str, Any]:
@@ -48,3 +52,28 @@ def test_progress_is_thinned_to_one_sample_per_period_and_keeps_the_last() -> No
     samples = [(float(t), t * 10) for t in range(26)]
     assert thinned(samples, 10.0) == [[0.0, 0], [10.0, 100], [20.0, 200], [25.0, 250]]
     assert thinned([], 10.0) == []
+
+
+async def test_a_lag_probe_the_broker_does_not_answer_is_skipped_until_too_many_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One slow answer from a busy broker costs a sample, not the run; thirty in a row end it."""
+    answers: list[BaseException | list[Any]] = [TimeoutError(), KafkaConnectionError(), []]
+    variant = Variant("127.0.0.1:1", "redis://127.0.0.1:1", "input", 8)
+
+    async def probe(*_args: object, **_kwargs: object) -> list[Any]:
+        answer = answers.pop(0) if answers else TimeoutError()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(pipeline, "consumer_lag", probe)
+    failing: list[BaseException] = []
+    assert await pipeline._lag_sample(variant, ["input"], failing) is None
+    assert await pipeline._lag_sample(variant, ["input"], failing) is None
+    assert await pipeline._lag_sample(variant, ["input"], failing) == []
+    assert failing == []  # an answer resets the count
+    for _ in range(pipeline.LAG_PROBE_FAILURES - 1):
+        assert await pipeline._lag_sample(variant, ["input"], failing) is None
+    with pytest.raises(RuntimeError, match="did not answer 30 lag probes in a row"):
+        await pipeline._lag_sample(variant, ["input"], failing)

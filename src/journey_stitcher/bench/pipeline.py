@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from journey_stitcher.bench.procstat import CpuMeter, census, peak_rss_bytes, service_pids, used_memory
@@ -52,7 +53,7 @@ from journey_stitcher.config import load_config
 from journey_stitcher.generator import GeneratorConfig, generate_line_bytes
 from journey_stitcher.isolation import worker_environment
 from journey_stitcher.kafka import ensure_topics
-from journey_stitcher.ops.lag import consumer_lag
+from journey_stitcher.ops.lag import PartitionLag, consumer_lag
 from journey_stitcher.publishing import PartitionKeys, publish_lines
 from journey_stitcher.replay import replay
 from journey_stitcher.stitcher import Stitcher
@@ -197,6 +198,28 @@ def _check(running: Running, deadline: float, what: str) -> None:
         raise TimeoutError(f"{running.variant.name}: {what} before the deadline")
 
 
+LAG_PROBE_FAILURES = 30  # in a row (one probe a second) before a run is given up
+
+
+async def _lag_sample(variant: Variant, topics: list[str],
+                      failing: list[BaseException]) -> list[PartitionLag] | None:
+    """The group's lag, or None when the broker did not answer in time: a busy broker on a
+    2-core machine sometimes takes longer than the probe's 5 s, and one missed sample must not
+    end an hour-long run. Thirty failures in a row do."""
+    try:
+        lags = await consumer_lag(variant.bootstrap, variant.name, topics)
+    except (TimeoutError, KafkaError) as error:
+        failing.append(error)
+        print(f"{variant.name}: lag probe failed ({type(error).__name__}), "
+              f"{len(failing)} in a row", file=sys.stderr, flush=True)
+        if len(failing) >= LAG_PROBE_FAILURES:
+            raise RuntimeError(f"{variant.name}: the broker did not answer "
+                               f"{LAG_PROBE_FAILURES} lag probes in a row") from error
+        return None
+    failing.clear()
+    return lags
+
+
 async def drain(running: Running, timeout: float) -> dict[str, Any]:
     """Wait until the group's lag is 0 on the input and the re-keyed topic; the figures."""
     variant = running.variant
@@ -207,6 +230,7 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
     next_lag = 0.0
     samples: list[tuple[float, int]] = []  # (seconds, interactions through the journey stage)
     deadline = time.monotonic() + timeout
+    failing: list[BaseException] = []  # lag probes failed in a row
     try:
         while True:
             _check(running, deadline, "lag never reached 0")
@@ -216,7 +240,9 @@ async def drain(running: Running, timeout: float) -> dict[str, Any]:
                 outputs, last_output = total, now
             if now >= next_lag:
                 next_lag = now + 1.0
-                lags = await consumer_lag(variant.bootstrap, variant.name, group_topics)
+                lags = await _lag_sample(variant, group_topics, failing)
+                if lags is None:
+                    continue
                 consumed = sum(lag.committed or 0 for lag in lags if lag.topic == variant.input_topic)
                 placed = sum(lag.committed or 0 for lag in lags if lag.topic == group_topics[1])
                 samples.append((now - running.started, placed))
