@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Decoded customer states kept between batches, bounded by the size of their stored values
     # (MiB): more saves decoding busy customers again, each MiB costs several in memory.
     state_cache_mb: float = Field(8.0, ge=0)
+    # How often the worker hands the C heap's free pages back to the system (glibc's
+    # malloc_trim, `ops.heap`); 0: never.
+    heap_trim_seconds: float = Field(10.0, ge=0)
     abandonment_interval_seconds: float = Field(5.0, gt=0)
     web_enabled: bool = True
     web_port: int = Field(6066, ge=1, le=65535)

@@ -23,6 +23,7 @@ from faust.types import TP
 
 from journey_stitcher.config import StitcherConfig
 from journey_stitcher.kafka import ensure_topics, faust_credentials, kafka_client_options
+from journey_stitcher.ops.heap import HeapTrimmer
 from journey_stitcher.ops.worker import WorkerApp, WorkerOps
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
@@ -278,6 +279,12 @@ def create_app(
                     await sender.send_all(records)
                     await journeys.acknowledge(shard, records)
 
+    trimmer = HeapTrimmer()
+    if settings.heap_trim_seconds and trimmer.available:
+        @app.timer(settings.heap_trim_seconds)  # type: ignore[untyped-decorator]
+        async def trim_heap() -> None:
+            trimmer.trim()
+
     ops.install(app, layout)
     app.conf.journey_stitcher = {"identity": identity, "journeys": journeys, "redis": redis}
     return app
@@ -298,9 +305,11 @@ def run_worker(
                               options=kafka_client_options(settings)))
     app = create_app(settings, config, pepper, stages)
     # The worker keeps long-lived caches (decoded states, hashes, touches): a full collection
-    # would walk them all, so collect young objects less often and older ones rarely, and
-    # leave what start-up created out of collections altogether.
-    gc.set_threshold(50_000, 20, 100)
+    # would walk them all, so collect older objects rarely and leave what start-up created
+    # out of collections altogether. Young objects are collected every 10,000 allocations:
+    # the libraries' reference cycles (aiokafka's unread fetches, asyncio's exceptions) can
+    # hold large buffers, and at 50,000 they piled up for minutes (README, "Memory").
+    gc.set_threshold(10_000, 20, 100)
     gc.freeze()
     # aiokafka formats a debug record for every message it sends unless told otherwise.
     logging.getLogger("aiokafka").setLevel(settings.log_level.upper())
