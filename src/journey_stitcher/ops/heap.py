@@ -4,7 +4,8 @@ Objects larger than 512 bytes (stored states, record values, encoded outputs) li
 heap, not in Python's small-object arenas. glibc returns free memory on its own only from the
 top of the heap: the holes a batch leaves below a long-lived allocation stay resident, and
 the heap's high-water mark rises as busy customers' states grow. `malloc_trim(0)` releases
-every free page of every arena (glibc ≥ 2.8). Measured in the README ("Memory")."""
+every free page of every arena (glibc ≥ 2.8). Measured in the README ("End to end: make
+bench")."""
 
 from __future__ import annotations
 
