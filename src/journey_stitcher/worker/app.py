@@ -308,7 +308,8 @@ def run_worker(
     # would walk them all, so collect older objects rarely and leave what start-up created
     # out of collections altogether. Young objects are collected every 10,000 allocations:
     # the libraries' reference cycles (aiokafka's unread fetches, asyncio's exceptions) can
-    # hold large buffers, and at 50,000 they piled up for minutes (README, "Memory").
+    # hold large buffers, and at 50,000 they piled up for minutes (docs/operations.md, "Memory";
+    # the measurements: README, "End to end: make bench").
     gc.set_threshold(10_000, 20, 100)
     gc.freeze()
     # aiokafka formats a debug record for every message it sends unless told otherwise.
