@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 JourneyStatus = Literal["open", "completed"]
 
@@ -22,47 +22,109 @@ class Touch(NamedTuple):
     at: str = ""  # occurred_at as outputs write it (see Interaction.at)
 
 
-@dataclass(slots=True)
+class StoredTouches(Protocol):
+    """A journey's touches as the store read them, decoded only when asked for."""
+
+    def last_moment(self) -> datetime:
+        """When the last touch happened."""
+        ...
+
+    def decode(self) -> list[Touch]:
+        """The touches, in time order."""
+        ...
+
+
 class Journey:
     """A sequence of touchpoints toward one goal. Closed journeys leave the state.
 
     Change it only through its methods: they drop `encoded`, the journey's stored form that
-    the Redis codec keeps with it, so a batch re-encodes only the journeys it changed."""
+    the Redis codec keeps with it, so a batch re-encodes only the journeys it changed.
 
-    id: str
-    family: str
-    status: JourneyStatus
-    touches: list[Touch] = field(default_factory=list)
-    refs: dict[str, list[str]] = field(default_factory=dict)
-    completed_at: datetime | None = None
-    encoded: Any = field(default=None, compare=False, repr=False)
+    A journey read from the store (`from_store`) decodes its touches the first time they are
+    used: a busy customer's state holds tens of journeys, each of tens of touches, and an
+    interaction looks at the touches of one or two of them (the others' last touch only)."""
+
+    __slots__ = ("_touches", "completed_at", "encoded", "family", "id", "refs", "status", "stored")
+
+    def __init__(
+        self, id: str, family: str, status: JourneyStatus,
+        touches: list[Touch] | None = None, refs: dict[str, list[str]] | None = None,
+        completed_at: datetime | None = None, encoded: Any = None,
+    ) -> None:
+        self.id = id
+        self.family = family
+        self.status: JourneyStatus = status
+        self._touches: list[Touch] | None = touches if touches is not None else []
+        self.refs: dict[str, list[str]] = refs if refs is not None else {}
+        self.completed_at = completed_at
+        self.encoded = encoded
+        # The journey as read from the store, while unchanged: its touches until they are
+        # decoded, and what the codec writes back for it.
+        self.stored: StoredTouches | None = None
+
+    @classmethod
+    def from_store(cls, id: str, family: str, status: JourneyStatus,
+                   touches: StoredTouches, refs: dict[str, list[str]],
+                   completed_at: datetime | None) -> Journey:
+        journey = cls(id, family, status, None, refs, completed_at)
+        journey._touches = None
+        journey.stored = touches
+        return journey
+
+    @property
+    def touches(self) -> list[Touch]:
+        if self._touches is None:
+            assert self.stored is not None
+            self._touches = self.stored.decode()
+        return self._touches
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Journey):
+            return NotImplemented
+        return (self.id, self.family, self.status, self.touches, self.refs, self.completed_at) \
+            == (other.id, other.family, other.status, other.touches, other.refs, other.completed_at)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return (f"Journey(id={self.id!r}, family={self.family!r}, status={self.status!r}, "
+                f"touches={self.touches!r}, refs={self.refs!r}, completed_at={self.completed_at!r})")
 
     @property
     def last_activity(self) -> datetime:
-        return self.touches[-1].occurred_at
+        if self._touches is None:
+            assert self.stored is not None
+            return self.stored.last_moment()
+        return self._touches[-1].occurred_at
 
     def deadline(self, window: timedelta) -> datetime:
         """When the journey goes idle for good: after this instant it is abandoned or closed."""
         return self.last_activity + window
 
+    def _changing(self) -> list[Touch]:
+        """The touches, decoded, before a change: the stored form no longer stands for it."""
+        touches = self.touches
+        self.encoded = self.stored = None
+        return touches
+
     def add(self, touch: Touch) -> int:
         """Place `touch` by event time; its 0-based position."""
-        position = bisect_right(self.touches, touch)
-        self.touches.insert(position, touch)
-        self.encoded = None
+        touches = self._changing()
+        position = bisect_right(touches, touch)
+        touches.insert(position, touch)
         return position
 
     def add_refs(self, refs: dict[str, str]) -> None:
         for name, value in refs.items():
-            values = self.refs.setdefault(name, [])
-            if value not in values:
-                values.append(value)
-                self.encoded = None
+            values = self.refs.get(name)
+            if values is None or value not in values:
+                self._changing()
+                self.refs.setdefault(name, []).append(value)
 
     def complete(self, moment: datetime) -> None:
+        self._changing()
         self.status = "completed"
         self.completed_at = moment
-        self.encoded = None
 
     def shares_ref(self, refs: dict[str, str], names: frozenset[str]) -> bool:
         """True when one of `refs` whose name is in `names` is already one of this journey's."""

@@ -40,6 +40,50 @@ def test_touch_text_is_stored_only_when_it_is_not_the_canonical_form() -> None:
     assert second[5] == "2026-05-01T11:05:00.123+02:00"
 
 
+def _busy_state() -> CustomerJourneys:
+    """Several journeys of several touches, one with an input's own time text."""
+    journeys = []
+    for j in range(6):
+        touches = [Touch(T0 + timedelta(hours=j, minutes=i), f"e{j}-{i}", ("web", "app", "sms")[i % 3],
+                         "inform", "d" * 32 if i % 2 else None) for i in range(5)]
+        journeys.append(Journey(f"jrn_{j}", ("purchase", "service")[j % 2], "open" if j % 3 else "completed",
+                                touches, {"product_id": [f"SKU-{j}"]} if j % 2 else {},
+                                None if j % 3 else T0 + timedelta(hours=j, minutes=4)))
+    journeys[0].touches[0] = Touch(T0, "e0-0", "web", "inform", None, "2026-05-01T11:00:00.123+02:00")
+    return CustomerJourneys("cus_1", journeys, position=(3, 17))
+
+
+def test_a_state_read_back_is_written_back_byte_for_byte_without_decoding_its_touches() -> None:
+    raw = codec.encode_customer(_busy_state())
+    state = codec.decode_customer(raw)
+    # the rules look at every journey's last touch (deadlines) without decoding the others
+    assert [j.last_activity for j in state.journeys] == [j.last_activity for j in _busy_state().journeys]
+    assert all(j.stored is not None for j in state.journeys)
+    assert codec.encode_customer(state) == raw
+    # touches read but not changed: still the stored form
+    assert state.journeys[2].touches == _busy_state().journeys[2].touches
+    assert codec.encode_customer(state) == raw
+    assert state == _busy_state()
+
+
+def test_a_changed_journey_of_a_state_read_back_is_encoded_anew() -> None:
+    raw = codec.encode_customer(_busy_state())
+    for change in ("add", "refs", "complete"):
+        read, expected = codec.decode_customer(raw), _busy_state()
+        for state in (read, expected):
+            journey = state.journeys[4]
+            if change == "add":
+                journey.add(Touch(T0 + timedelta(minutes=1), "late", "store", "buy", None))
+            elif change == "refs":
+                journey.add_refs({"order_id": "A-1", "product_id": "SKU-4"})
+            else:
+                journey.complete(T0 + timedelta(days=1))
+        assert read.journeys[4].stored is None
+        assert read == expected
+        assert codec.encode_customer(read) == codec.encode_customer(expected) != raw
+        assert codec.decode_customer(codec.encode_customer(read)) == expected
+
+
 def test_outputs_round_trip_and_shrink() -> None:
     event = {
         "specversion": "1.0", "id": "9771941a936e1d3f3c554b9ddf31527a", "source": "journey-stitcher",
