@@ -6,13 +6,14 @@ alone; the worker's integration tests run it against the real broker.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
 from faust.types import TP
 
-from journey_stitcher.worker.app import InArrivalOrder
+from journey_stitcher.worker.app import InArrivalOrder, in_batches
 
 TOPIC = "interactions"
 
@@ -123,3 +124,24 @@ def test_held_events_keep_a_reference_and_revoked_partitions_forget_their_pause(
     assert all(e.message.refs == 0 for e in batch)
     assert order.held == 0
     assert order.paused == frozenset()
+
+
+def test_what_the_merge_releases_at_once_is_processed_a_batch_at_a_time() -> None:
+    """When the partition the merge waited for catches up, everything held goes at once
+    (1,200 events here); the worker processes it in batches of its batch size, in order."""
+    consumer = Consumer(ends={0: 5_000, 1: 0})
+    order = InArrivalOrder(cast(faust.App, App(consumer)), TOPIC, pause_at=2_000)
+    consumer.ends[1] = 1  # partition 1 has a record not fetched yet: partition 0 waits
+    assert order.arrange(events(0, range(1_200), 10_000.0)) == []
+    consumer.ends[1] = 0
+    released = order.arrange([])
+    assert len(released) == 1_200
+
+    processed: list[list[Any]] = []
+
+    async def process(batch: list[Any]) -> None:
+        processed.append(batch)
+
+    asyncio.run(in_batches(released, 500, process))
+    assert [len(b) for b in processed] == [500, 500, 200]
+    assert [e.message.offset for b in processed for e in b] == list(range(1_200))
