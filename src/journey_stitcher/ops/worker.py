@@ -27,7 +27,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from journey_stitcher.kafka import kafka_client_options
 from journey_stitcher.ops.drain import Drain
@@ -209,6 +209,12 @@ class WorkerOps:
         except (KafkaError, OSError, TimeoutError, NotReady) as error:
             log.warning("consumer lag not measured: %s", describe_error(error))
             return
+        except (ConsumerStoppedError, RuntimeError):
+            # The worker began stopping meanwhile and stopped the probe under the measurement
+            # (`_shutting_down`): nothing to measure any more, and no reason to crash the stop.
+            if self._closed:
+                return
+            raise
         self.metrics.lag(_sample(p) for p in lags)
         by_topic: dict[str, int] = {}
         for p in lags:
