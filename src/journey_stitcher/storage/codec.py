@@ -175,13 +175,22 @@ _OUTPUTS_DICTIONARY = b"".join([
     b'"device_id":"","capability_violation":false,',
 ])
 _OUTPUTS_V1 = b"\x01"
+# One interaction's outputs are ~1.8 KB of JSON (1 to 3 events), the dictionary 1.4 KB: an
+# 8 KiB window (raw deflate, negative bits) and a 16 Ki-entry hash table hold them whole and
+# give the very bytes of zlib's default 32 KiB and 64 Ki, while setting up and clearing those
+# took two thirds of each call (the outputs of 667 replayed interactions: ~117 -> ~40 µs
+# each). Inflating keeps a 32 KiB window: it reads streams written with any window up to
+# that, values stored before this change included.
+_DEFLATE_WINDOW_BITS = -13
+_DEFLATE_MEMORY_LEVEL = 5
 
 
 def encode_outputs(outputs: tuple[CloudEvent, ...]) -> bytes:
     """Outputs of one interaction as stored for re-emission: empty when there are none."""
     if not outputs:
         return b""
-    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=_OUTPUTS_DICTIONARY)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, _DEFLATE_WINDOW_BITS, _DEFLATE_MEMORY_LEVEL,
+                               zdict=_OUTPUTS_DICTIONARY)
     return _OUTPUTS_V1 + deflate.compress(orjson.dumps(outputs)) + deflate.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -105,6 +106,32 @@ def test_outputs_round_trip_and_shrink() -> None:
     assert codec.decode_outputs(b"") == ()
     with pytest.raises(ValueError, match="unknown outputs encoding"):
         codec.decode_outputs(b"\x09rubbish")
+
+
+def test_outputs_deflate_with_a_small_window_as_zlib_defaults_would() -> None:
+    """The 8 KiB window gives the bytes of zlib's default one for outputs that fit in it, and
+    what was stored with the default window (before that change) still decodes."""
+    handoff = {
+        "specversion": "1.0", "id": "0b3f6d1c8a2e4f57", "source": "journey-stitcher",
+        "type": "journey.handoff", "subject": "cus_52ffae82e834c00308e4b29f",
+        "time": "2026-11-22T06:20:01.004Z", "datacontenttype": "application/json",
+        "dataschema": "https://journey-stitcher.dev/schemas/journey.handoff.v1.json",
+        "data": {"customer_id": "cus_52ffae82e834c00308e4b29f", "journey_id": "jrn_1c58e981bbc80d81eae284d1",
+                 "family": "purchase", "kind": "channel_switch", "assisted_to": False,
+                 "from": {"event_id": "evt-42-36", "channel": "web", "touchpoint": "inform",
+                          "device_id": None, "occurred_at": "2026-11-22T06:15:32.779Z"},
+                 "to": {"event_id": "evt-42-37", "channel": "store", "touchpoint": "purchase",
+                        "device_id": None, "occurred_at": "2026-11-22T06:20:01.004Z"},
+                 "gap_seconds": 268.225},
+    }
+    for outputs in ((handoff,), (handoff,) * 3):
+        plain = orjson.dumps(outputs)
+        default = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=codec._OUTPUTS_DICTIONARY)
+        stored_before = codec._OUTPUTS_V1 + default.compress(plain) + default.flush()
+        assert codec.encode_outputs(outputs) == stored_before
+        assert codec.decode_outputs(stored_before) == outputs
+    many = (handoff,) * 40  # past the 8 KiB window: smaller deflate state, still decodes
+    assert codec.decode_outputs(codec.encode_outputs(many)) == many
 
 
 def test_loaded_store_answers_only_what_was_loaded() -> None:
