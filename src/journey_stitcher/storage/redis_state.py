@@ -33,10 +33,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aiokafka.partitioner import murmur2
-
 from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
+from journey_stitcher.partitioning import partition_of
 from journey_stitcher.storage import codec
 
 
@@ -73,7 +72,7 @@ class KeyLayout:
     def shard(self, customer_id: str) -> int:
         """The partition of the re-keyed topic the customer's records go to (Kafka's default
         partitioner: murmur2 of the key), so the worker owning that partition sweeps it."""
-        return int(murmur2(customer_id.encode()) & 0x7FFFFFFF) % self.shards
+        return partition_of(customer_id.encode(), self.shards)
 
     def deadlines(self, shard: int) -> str:
         return f"{self.prefix}:{{d{shard}}}:deadlines"

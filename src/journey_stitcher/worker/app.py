@@ -25,6 +25,7 @@ from journey_stitcher.config import StitcherConfig
 from journey_stitcher.kafka import ensure_topics, faust_credentials, kafka_client_options
 from journey_stitcher.ops.heap import HeapTrimmer
 from journey_stitcher.ops.worker import WorkerApp, WorkerOps
+from journey_stitcher.partitioning import KeyPartitioner
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
 from journey_stitcher.worker.ordering import ArrivalMerge, Produced
@@ -214,6 +215,8 @@ def create_app(
         # 344 → 306 MB at 200k with the smaller touch cache). A bigger record still comes
         # through: the broker returns at least one.
         consumer_max_fetch_size=256 * 1024,
+        # Kafka's default partitioner, hashing each busy customer's key once (`partitioning`).
+        producer_partitioner=KeyPartitioner(),
     )
     topics = Topics.from_settings(settings)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,

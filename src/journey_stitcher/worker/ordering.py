@@ -22,7 +22,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from aiokafka.partitioner import murmur2
+from journey_stitcher.partitioning import partition_of
 
 T = TypeVar("T")
 
@@ -99,7 +99,7 @@ class Produced:
         self._acknowledged: dict[int, int] = {}
 
     def partition(self, key: bytes) -> int:
-        return int(murmur2(key) & 0x7FFFFFFF) % self._partitions
+        return partition_of(key, self._partitions)
 
     def begin(self, partitions: Iterable[int]) -> None:
         self._in_flight.update(partitions)
