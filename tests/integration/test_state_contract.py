@@ -178,8 +178,9 @@ async def test_idle_journeys_are_abandoned_once_by_the_sweep(redis: Redis) -> No
 
 async def test_an_event_merged_away_in_its_own_batch_is_still_recognised(redis: Redis) -> None:
     """An anonymous event and the login that merges its profile, placed in one batch: a
-    redelivery of the anonymous event afterwards (now addressed to the survivor) changes
-    nothing and re-emits what the batch emitted for it."""
+    redelivery of the anonymous event afterwards (still addressed to the profile merged
+    away, whose tombstone leads to the survivor) changes nothing and re-emits what the
+    batch emitted for it."""
     driver = RedisDriver(redis, f"batch-{uuid.uuid4().hex[:8]}")
     await driver.send(ev(1, "app", "inform", "2026-05-01T09:00:00Z", ids=[verified("customer_id", "K")]))
     driver.clock = datetime(2026, 5, 1, 10, 5, tzinfo=UTC)
@@ -199,10 +200,50 @@ async def test_an_event_merged_away_in_its_own_batch_is_still_recognised(redis: 
 
     again = await driver.identity.process([Incoming(anon, None, "in", 0, 20)])
     redelivered = [Incoming(r.value, r.key, "resolved", 0, 20) for r in again if r.topic == "resolved"]
-    assert orjson.loads(redelivered[0].value)["c"] != orjson.loads(resolved[0].value)["c"]
+    assert orjson.loads(redelivered[0].value)["c"] == orjson.loads(resolved[0].value)["c"]
     replayed = [orjson.loads(r.value) for r in await driver.journeys.process(redelivered)]
     assert replayed == anon_outputs
     assert await redis_snapshot(redis, driver.layout.prefix) == state
+
+
+@pytest.mark.parametrize("delivered", [0, 1], ids=["all-lost", "first-delivered"])
+async def test_re_keyed_records_lost_in_a_crash_are_placed_as_replay_places_them(
+        redis: Redis, delivered: int) -> None:
+    """The identity stage wrote a batch (an anonymous visit, then the login that merges its
+    profile into a known customer's) and crashed before Kafka acknowledged its re-keyed
+    records (none, or only the first, reached the journey stage). Redelivered, the visit is
+    addressed to the profile it was resolved to, not to the survivor: it starts its own
+    journey, as in replay, instead of joining the known customer's."""
+    known = ev(1, "app", "inform", "2026-05-01T09:00:00Z", ids=[verified("customer_id", "K")])
+    anon = ev(2, "web", "compare", "2026-05-01T10:00:00Z", ids=[plain("cookie_id", "z")])
+    login = ev(3, "web", "identify", "2026-05-01T10:05:00Z",
+               ids=[verified("customer_id", "K"), plain("cookie_id", "z")])
+    reference = MemoryDriver()
+    expected: list[dict[str, Any]] = []
+    for event in (known, anon, login):
+        out = await reference.send(event)
+        assert isinstance(out, list)
+        expected += out
+    assert [e["type"] for e in expected] == ["journey.started", "journey.started", "identity.merged"]
+
+    driver = RedisDriver(redis, f"lost-{uuid.uuid4().hex[:8]}")
+    outputs = await driver.send(known)
+    assert isinstance(outputs, list)
+    driver.clock = datetime(2026, 5, 1, 10, 5, tzinfo=UTC)
+    batch = [Incoming(orjson.dumps(event), None, "in", 0, offset)
+             for offset, event in enumerate((anon, login), start=10)]
+    first = [r for r in await driver.identity.process(batch) if r.topic == "resolved"]
+    for offset, record in enumerate(first[:delivered], start=20):
+        outputs += [orjson.loads(r.value) for r in await driver.journeys.process(
+            [Incoming(record.value, record.key, "resolved", 0, offset)])]
+    again = await driver.identity.process(batch)  # the redelivered input batch
+    outputs += [orjson.loads(r.value) for r in again if r.topic == "identities"]
+    redelivered = [Incoming(r.value, r.key, "resolved", 0, offset)
+                   for offset, r in enumerate((r for r in again if r.topic == "resolved"), start=30)]
+    outputs += [orjson.loads(r.value) for r in await driver.journeys.process(redelivered)]
+    assert {e["id"]: e for e in outputs} == {e["id"]: e for e in expected}
+    assert [orjson.loads(r.value)["c"] for r in redelivered] == [
+        orjson.loads(r.value)["c"] for r in first]
 
 
 async def redis_snapshot(redis: Redis, prefix: str) -> dict[bytes, Any]:

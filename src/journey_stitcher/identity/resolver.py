@@ -105,8 +105,14 @@ class IdentityResolver:
             keys = self.prepare(event)
         known = self._store.record(event.event_id)
         if known is not None:
-            return Resolution(self.follow(known.customer_id), known.outputs,
-                              known.merged_ids, duplicate=True)
+            # Addressed to the customer it was resolved to the first time, not to whoever
+            # that customer was merged into since: the journey stage follows its own merge
+            # tombstones. If the first delivery's re-keyed record was lost (a crash between
+            # the identity write and Kafka's acknowledgement) and a later interaction of the
+            # same lost batch merged that customer away, the survivor has not absorbed it
+            # yet: placed there directly, the interaction would join the survivor's journeys
+            # instead of its own, unlike replay.
+            return Resolution(known.customer_id, known.outputs, known.merged_ids, duplicate=True)
         identifiers, refs = keys.identifiers, keys.refs
         outcome = _Outcome(event, self._source)
         if event.consent_stitching:
