@@ -188,8 +188,8 @@ class IdentityStage(_Stage):
                             for k, v in zip(owners, values, strict=False))
         for event_id, raw in zip(ids, values[len(owners):], strict=True):
             store.records[event_id] = codec.decode_record(raw) if raw is not None else None
+        # A redelivered interaction needs no profile: it keeps the customer it was resolved to.
         wanted = [v for v in store.owners.values() if v is not None]
-        wanted += [r.customer_id for r in store.records.values() if r is not None]
         wanted += [key[2:] for key in extra if key.startswith("p:")]
         await self._profiles(pipe, store, wanted)
 
