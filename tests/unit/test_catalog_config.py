@@ -519,6 +519,21 @@ def test_windows_must_be_positive_durations(tmp_path: Path) -> None:
     ]
 
 
+def test_windows_have_an_upper_bound(tmp_path: Path) -> None:
+    """A window of thousands of years would put deadlines past the calendar's end: refused at
+    start, not at the first event. Ten years is accepted."""
+    assert problems(tmp_path, """
+        catalog:
+          families:
+            purchase: {window: 2920000d}
+            service: {window: 3651d}
+            loyalty: {window: 3650d}
+    """) == [
+        "catalog.families.purchase.window: must be at most 3650d, ten years (got '2920000d')",
+        "catalog.families.service.window: must be at most 3650d, ten years (got '3651d')",
+    ]
+
+
 def test_blocked_patterns_must_compile_and_name_a_type(tmp_path: Path) -> None:
     """A broken regex names its index; a pattern for an unknown type names the types."""
     assert problems(tmp_path, """

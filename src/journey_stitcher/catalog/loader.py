@@ -287,6 +287,11 @@ def show(value: object, limit: int = 40) -> str:
 # Step 2: meaning and cross-references
 
 
+# A journey idle for longer is not a journey; and a window must leave room in the calendar
+# for a deadline (touch time + window) and the state's retention after it.
+MAX_WINDOW = timedelta(days=3650)
+
+
 def parse_window(text: str) -> timedelta | None:
     """`14d`, `72h`, `1d12h`, `90m` or ISO-8601 `P14D`, `PT72H`, `P2W`; None when unreadable."""
     match = _SHORT_WINDOW.fullmatch(text) or _ISO_WINDOW.fullmatch(text)
@@ -469,6 +474,11 @@ def _families(checker: _Checker, merged: CatalogSection) -> dict[str, Family]:
         elif window <= timedelta(0):
             checker.add(
                 f"families.{fid}.window", f"must be longer than zero (got {show(entry.window)})"
+            )
+        elif window > MAX_WINDOW:
+            checker.add(
+                f"families.{fid}.window",
+                f"must be at most {MAX_WINDOW.days}d, ten years (got {show(entry.window)})",
             )
         families[fid] = Family(fid, window or timedelta(0))
     checker.check_ids("families", families)

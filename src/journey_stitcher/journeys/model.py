@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
+
+LATEST = datetime.max.replace(tzinfo=UTC)  # the last instant a deadline can be
 
 JourneyStatus = Literal["open", "completed"]
 
@@ -98,8 +100,13 @@ class Journey:
         return self._touches[-1].occurred_at
 
     def deadline(self, window: timedelta) -> datetime:
-        """When the journey goes idle for good: after this instant it is abandoned or closed."""
-        return self.last_activity + window
+        """When the journey goes idle for good: after this instant it is abandoned or closed.
+        A touch within a window of the calendar's end (a `9999-12-31` placeholder) has the
+        last representable instant as its deadline."""
+        try:
+            return self.last_activity + window
+        except OverflowError:
+            return LATEST
 
     def _changing(self) -> list[Touch]:
         """The touches, decoded, before a change: the stored form no longer stands for it."""

@@ -236,3 +236,14 @@ def test_time_is_the_interactions_own_occurred_at(story: Story) -> None:
     assert first[0]["time"] == first[0]["data"]["occurred_at"] == "2026-03-01T10:00:00.000Z"
     assert second[0]["time"] == "2026-03-01T10:30:00Z"
     assert second[1]["data"]["from"]["occurred_at"] == "2026-03-01T10:00:00.000Z"
+
+
+def test_a_touchpoint_at_the_end_of_the_calendar_is_stitched(story: Story) -> None:
+    """`9999-12-31`, an adapter's "never" placeholder, is a valid time: its journey's deadline
+    (past the calendar's end) is the last instant there is, and nothing overflows."""
+    first = story.tell("web", "inform", "9999-12-25T10:00:00Z", verified=ANNA)
+    second = story.tell("app", "compare", "9999-12-31T23:59:59.999999Z", verified=ANNA)
+    assert types(first) == ["journey.started"]
+    assert types(second) == ["journey.continued", "journey.handoff"]
+    story.stitcher.advance(datetime.max.replace(tzinfo=UTC))
+    assert story.of_type("journey.abandoned") == []  # the deadline is the very last instant
