@@ -56,7 +56,7 @@ def test_small_bench_writes_a_complete_report(endpoints: tuple[str, str], tmp_pa
     _positive(memory, "customers", "profiles", "redis_sampled_bytes_per_customer",
               "worker_peak_rss_bytes")
     assert {"customer_journeys", "customer_outputs", "profile", "identifier_owner",
-            "event_record"} <= set(memory["keys"])
+            "event_records"} <= set(memory["keys"])
     assert all(kind["mean_memory_usage"] > 0 for kind in memory["keys"].values())
     _positive(report["scale_out"], "one_worker_events_per_s", "two_workers_events_per_s", "ratio")
     assert report["scale_out"]["two_workers"]["processes"] == 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -21,7 +21,13 @@ from journey_stitcher.config import load_config
 from journey_stitcher.errors import InvalidInput
 from journey_stitcher.interactions.parse import parse_interaction
 from journey_stitcher.stitcher import Stitcher
-from journey_stitcher.storage.redis_state import KeyLayout
+from journey_stitcher.storage.redis_state import (
+    KeyLayout,
+    read_records,
+    record_bucket,
+    week_of,
+    write_records,
+)
 from journey_stitcher.worker.records import Topics
 from journey_stitcher.worker.stages import IdentityStage, Incoming, JourneyStage
 
@@ -344,3 +350,75 @@ async def test_stored_outputs_are_read_whenever_the_state_cannot_rule_a_redelive
         assert [e["subject"] for e in again] == ["cus_elsewhere"]
     else:
         assert again == first
+
+
+async def test_identity_decisions_are_recognised_for_a_week_and_kept_in_buckets(redis: Redis) -> None:
+    """A decision is a field of this week's bucket hash (with its TTL); a redelivery is
+    recognised in the next week, through last week's bucket, and resolved afresh once the
+    decision's week is two weeks back."""
+    driver = RedisDriver(redis, f"buckets-{uuid.uuid4().hex[:8]}")
+    layout = driver.layout
+    raw = orjson.dumps(ev(1, "web", "inform", "2026-05-04T09:00:00Z", ids=[plain("email", "b@x.io")]))
+    first = await driver.identity.process([Incoming(raw, None, "in", 0, 1)])
+    customer = orjson.loads(next(r for r in first if r.topic == "resolved").value)["c"]
+    week = week_of(driver.clock)
+    bucket = layout.records(week, record_bucket("c-1"))
+    assert await redis.hget(bucket, "c-1") == customer.encode()
+    assert 14 * 86_400_000 < await redis.pttl(bucket) <= 15 * 86_400_000
+    assert await redis.exists(layout.record("c-1")) == 0  # no key of its own
+
+    async def redelivered() -> bool:
+        records = await driver.identity.process([Incoming(raw, None, "in", 0, 1)])
+        envelope = orjson.loads(next(r for r in records if r.topic == "resolved").value)
+        assert envelope["c"] == customer
+        return bool(envelope["d"])
+
+    driver.clock += timedelta(days=7)
+    assert week_of(driver.clock) == week + 1
+    assert await redelivered()
+    assert await redis.hlen(layout.records(week + 1, record_bucket("c-1"))) == 0
+    driver.clock += timedelta(days=7)
+    assert not await redelivered()  # out of the dedup window: a new decision, this week
+    assert await redis.hget(layout.records(week + 2, record_bucket("c-1")), "c-1") == customer.encode()
+
+
+async def test_decisions_written_as_keys_before_buckets_are_still_recognised(redis: Redis) -> None:
+    """After an upgrade, an interaction whose decision the previous layout stored under a
+    key of its own is a redelivery, addressed to that decision's customer."""
+    driver = RedisDriver(redis, f"legacy-{uuid.uuid4().hex[:8]}")
+    await redis.set(driver.layout.record("c-1"), "cus_from_the_old_layout", px=60_000)
+    raw = orjson.dumps(ev(1, "web", "inform", "2026-05-04T09:00:00Z", ids=[plain("email", "b@x.io")]))
+    records = await driver.identity.process([Incoming(raw, None, "in", 0, 1)])
+    envelope = orjson.loads(next(r for r in records if r.topic == "resolved").value)
+    assert (envelope["c"], envelope["d"]) == ("cus_from_the_old_layout", True)
+
+
+async def test_one_batch_reads_and_writes_its_decisions_in_one_command_each(redis: Redis) -> None:
+    """Decisions of a batch spread over many buckets: read back exactly, missing ones as
+    None, wherever they are (this week's bucket, last week's, the old key)."""
+    layout = KeyLayout(prefix=f"bulk-{uuid.uuid4().hex[:8]}", shards=1)
+    week = 2_900
+    now = {f"n-{i}": f"cus_{i}".encode() for i in range(300)}
+    before = {f"b-{i}": f"cus_b{i}".encode() for i in range(50)}
+    await write_records(redis, layout, now, week, timedelta(days=15))
+    await write_records(redis, layout, before, week - 1, timedelta(days=15))
+    await redis.set(layout.record("old"), b"cus_old")
+    await write_records(redis, layout, {"stale": b"cus_stale"}, week - 2, timedelta(days=15))
+    wanted = [*now, *before, "old", "stale", "never"]
+    found = await read_records(redis, layout, wanted, week)
+    assert dict(zip(wanted, found, strict=True)) == {
+        **now, **before, "old": b"cus_old", "stale": None, "never": None}
+    buckets = {record_bucket(e) for e in now}
+    assert len(buckets) > 250  # spread: a batch does not pile up in one hash
+    assert sum([await redis.hlen(layout.records(week, b)) for b in buckets]) == len(now)
+
+
+async def test_a_touchpoint_at_the_end_of_the_calendar_is_stitched_alike(driver: Driver) -> None:
+    """An adapter's `9999-12-31` placeholder time: deadlines, TTLs and weeks stay in range."""
+    story = [ev(1, "web", "inform", "9999-12-25T10:00:00Z", ids=[verified("customer_id", "F")]),
+             ev(2, "app", "compare", "9999-12-31T23:59:59.999999Z", ids=[verified("customer_id", "F")])]
+    outputs = [await driver.send(event) for event in story]
+    reference = MemoryDriver()
+    assert outputs == [await reference.send(event) for event in story]
+    assert [e["type"] for out in outputs for e in out] == [  # type: ignore[index]
+        "journey.started", "journey.continued", "journey.handoff"]

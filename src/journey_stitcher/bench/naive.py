@@ -28,13 +28,16 @@ from journey_stitcher.storage.redis_state import (
     LoadedJourneyStore,
     StateNotLoaded,
     customer_ttl,
+    read_records,
     week_of,
+    write_records,
 )
 from journey_stitcher.worker.app import run_worker
 from journey_stitcher.worker.records import OutgoingRecord
 from journey_stitcher.worker.stages import (
     DEDUP_RETENTION,
     OUTPUTS_RETENTION,
+    RECORDS_RETENTION,
     IdentityStage,
     Incoming,
     JourneyStage,
@@ -68,8 +71,11 @@ class NaiveIdentityStage(IdentityStage):
                 resolution = core.resolver.resolve(event, core.resolver.prepare(event))
             except StateNotLoaded as missing:  # one awaited GET per key the rules read
                 kind, _, name = missing.key.partition(":")
-                key = {"o": self._layout.owner, "p": self._layout.profile,
-                       "e": self._layout.record}[kind](name)
+                if kind == "e":  # one call too: a script reading the decision's buckets
+                    week = week_of(self._clock())
+                    fetched[missing.key] = (await read_records(self._redis, self._layout, [name], week))[0]
+                    continue
+                key = {"o": self._layout.owner, "p": self._layout.profile}[kind](name)
                 fetched[missing.key] = await self._redis.get(key)
                 continue
             await self._write_each(store)
@@ -95,8 +101,8 @@ class NaiveIdentityStage(IdentityStage):
         for profile in store.changed_profiles.values():
             await redis.set(layout.profile(profile.id), codec.encode_profile(profile))
         for event_id, record in store.new_records.items():
-            await redis.set(layout.record(event_id), codec.encode_record(record),
-                            px=_millis(DEDUP_RETENTION))
+            await write_records(redis, layout, {event_id: codec.encode_record(record)},
+                                week_of(self._clock()), RECORDS_RETENTION)
 
 
 class NaiveJourneyStage(JourneyStage):

@@ -77,7 +77,8 @@ def key_kind(prefix: str, key: str) -> str:
     """The kind of a journey-stitcher key (`storage.redis_state.KeyLayout`)."""
     rest = key[len(prefix) + 1:]
     if rest.startswith("{idg}:"):
-        return {"o": "identifier_owner", "p": "profile", "e": "event_record"}.get(rest[6:7], "other")
+        return {"o": "identifier_owner", "p": "profile", "r": "event_records",
+                "e": "event_record"}.get(rest[6:7], "other")
     if rest.endswith(":deadlines"):
         return "deadlines"
     if rest.endswith(":outbox"):

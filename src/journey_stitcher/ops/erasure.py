@@ -60,7 +60,8 @@ class Erased:
             journeys=sum(len(state.journeys) for state in footprint.states.values()),
             journey_states=len(footprint.state_keys), outputs_hashes=len(footprint.outputs_keys),
             outputs=sum(footprint.outputs_keys.values()),
-            identity_records=len(footprint.record_keys),
+            identity_records=len(footprint.record_keys)
+            + sum(len(f) for f in footprint.record_fields.values()),
             deadlines=sum(len(m) for m in footprint.deadlines.values()),
             outbox=sum(len(f) for f in footprint.outbox.values()), attempts=attempts,
         )
@@ -92,6 +93,8 @@ async def erase(
             for key, members in footprint.deadlines.items():
                 pipe.zrem(key, *members)
             for key, fields in footprint.outbox.items():
+                pipe.hdel(key, *fields)
+            for key, fields in footprint.record_fields.items():
                 pipe.hdel(key, *fields)
             try:
                 await pipe.execute()

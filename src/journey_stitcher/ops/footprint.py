@@ -9,7 +9,9 @@ A customer's footprint (README "State in Redis" for the layout):
 * the isolated customer of a consent-refusing identifier (SPEC §6.8), when it has state;
 * the identifier and owned-reference owner keys (`o:…`) that point to any of those ids;
 * each id's own hash-slot keys (`{<id>}:j`, `{<id>}:x:<week>`), found with a SCAN;
-* the identity record (`e:<event id>`) of every event in its outputs hashes or journeys;
+* the identity decision of every event in its outputs hashes or journeys: a field of a
+  bucket hash (`r:<week>:<bucket>`) of the last three weeks, or a key of its own
+  (`e:<event id>`, the layout before buckets);
 * its members of the deadline sorted set and its entries of the abandonment outbox.
 
 `collect` reads under WATCH on a transactional pipeline, so `erase` can queue its deletions
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 from redis.asyncio import Redis
@@ -33,11 +36,15 @@ from journey_stitcher.identity.model import Profile
 from journey_stitcher.journeys.model import CustomerJourneys
 from journey_stitcher.ops.subject import Subject
 from journey_stitcher.storage import codec
-from journey_stitcher.storage.redis_state import KeyLayout
+from journey_stitcher.storage.redis_state import KeyLayout, record_bucket, week_of
 
 __all__ = ["Footprint", "collect"]
 
 SCAN_COUNT = 1000
+# A bucket of identity decisions lives 15 days after its week's last write
+# (`worker.stages.RECORDS_RETENTION`), into the third week after its own: the buckets of
+# this week and the three before can hold a decision.
+RECORD_WEEKS = 4
 
 
 @dataclass(slots=True)
@@ -55,7 +62,8 @@ class Footprint:
     owner_keys: dict[str, str] = field(default_factory=dict)  # key → the graph key it indexes
     state_keys: list[str] = field(default_factory=list)  # {<id>}:j
     outputs_keys: dict[str, int] = field(default_factory=dict)  # {<id>}:x:<week> → fields
-    record_keys: list[str] = field(default_factory=list)
+    record_keys: list[str] = field(default_factory=list)  # e:<event id> (before buckets)
+    record_fields: dict[str, list[str]] = field(default_factory=dict)  # r:<week>:<bucket> → fields
     deadlines: dict[str, list[str]] = field(default_factory=dict)  # sorted set → members
     outbox: dict[str, list[str]] = field(default_factory=dict)  # hash → fields
 
@@ -81,7 +89,7 @@ async def collect(pipe: Pipeline, redis: Redis, layout: KeyLayout, subject: Subj
     events: set[str] = set()
     for cid in everyone:
         events |= await _customer(pipe, redis, layout, footprint, cid)
-    await _records(pipe, layout, footprint, events, set(everyone))
+    await _records(pipe, redis, layout, footprint, events, set(everyone))
     await _shards(pipe, layout, footprint, set(everyone))
     return footprint
 
@@ -199,15 +207,36 @@ async def _customer(
 
 
 async def _records(
-    pipe: Pipeline, layout: KeyLayout, footprint: Footprint, events: Iterable[str], owners: set[str]
+    pipe: Pipeline, redis: Redis, layout: KeyLayout, footprint: Footprint, events: Iterable[str],
+    owners: set[str],
 ) -> None:
-    """The identity records of `events` that belong to one of `owners`."""
-    keys = [layout.record(event_id) for event_id in sorted(events)]
-    if not keys:
+    """The identity decisions of `events` that belong to one of `owners`: fields of the
+    buckets of the weeks a bucket can still live (`RECORDS_RETENTION`), and keys of the
+    layout before buckets. Watched: a bucket is also written by other customers' events,
+    which at worst makes the erasure run again."""
+    wanted = sorted(events)
+    if not wanted:
         return
-    await pipe.watch(*keys)
-    values = await pipe.mget(keys)
-    footprint.record_keys = [key for key, raw in zip(keys, values, strict=True)
+    this_week = week_of(datetime.now(UTC))
+    weeks = {this_week - age for age in range(RECORD_WEEKS)}
+    # and the weeks the customer's outputs were written in (the identity stage wrote the
+    # decisions just before, perhaps in the week before), whatever the clock said then
+    for key in footprint.outputs_keys:
+        written = int(key.rsplit(":", 1)[1])
+        weeks |= {written, written - 1}
+    places = [(layout.records(week, record_bucket(event_id)), event_id)
+              for event_id in wanted for week in sorted(weeks)]
+    legacy = [layout.record(event_id) for event_id in wanted]
+    await pipe.watch(*sorted({key for key, _e in places}), *legacy)
+    async with redis.pipeline(transaction=False) as reads:  # one round trip
+        for key, event_id in places:
+            reads.hget(key, event_id)
+        reads.mget(legacy)
+        *values, old = await reads.execute()
+    for (key, event_id), raw in zip(places, values, strict=True):
+        if raw is not None and codec.decode_record(raw).customer_id in owners:
+            footprint.record_fields.setdefault(key, []).append(event_id)
+    footprint.record_keys = [key for key, raw in zip(legacy, old, strict=True)
                              if raw is not None and codec.decode_record(raw).customer_id in owners]
 
 

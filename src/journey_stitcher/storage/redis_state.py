@@ -16,7 +16,8 @@ Key layout (`js` is the configurable prefix; `{…}` is the Redis Cluster hash t
     js:{idg}:o:<type>:<hash>      identifier → owning profile id           (no TTL)
     js:{idg}:o:ref:<name>:<value> owned reference → owning profile id      (no TTL)
     js:{idg}:p:<customer id>      profile (identifiers, refs, alias)        (no TTL)
-    js:{idg}:e:<event id>         identity decision of one interaction      (dedup TTL)
+    js:{idg}:r:<week>:<bucket>    hash: event id → identity decision        (15 days)
+    js:{idg}:e:<event id>         identity decision, the layout before buckets (7 days; only read)
     js:{<customer id>}:j          open journeys and merge tombstone        (window TTL)
     js:{<customer id>}:x:<week>   event id → outputs of that event          (14 days)
     js:{d<shard>}:deadlines       sorted set "customer|journey" by deadline (µs)
@@ -24,14 +25,22 @@ Key layout (`js` is the configurable prefix; `{…}` is the Redis Cluster hash t
 
 The identity graph shares one hash slot so that one optimistic transaction can cover
 every identifier an event touches; journey state is spread by customer.
+
+Identity decisions (one per interaction, kept at least 7 days) live in small hashes, a
+field per event id in one of `RECORD_BUCKETS` buckets per week: a key of its own with a TTL
+took ~165 bytes of Redis per interaction, a field of a small (listpack) hash takes ~55.
+Like the outputs hashes they rotate weekly: written during one week, read during the next.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from journey_stitcher.identity.model import CloudEvent, IdentityRecord, Profile
 from journey_stitcher.journeys.model import CustomerJourneys
@@ -61,7 +70,19 @@ class KeyLayout:
         return f"{self.prefix}:{{idg}}:p:{profile_id}"
 
     def record(self, event_id: str) -> str:
+        """The key of one identity decision as written before they were bucketed (still
+        read, so an upgrade keeps recognising the interactions of the last 7 days)."""
         return f"{self.prefix}:{{idg}}:e:{event_id}"
+
+    def records(self, week: int, bucket: int) -> str:
+        """One bucket of the identity decisions written during `week` (`week_of`)."""
+        return f"{self.prefix}:{{idg}}:r:{week}:{bucket}"
+
+    def record_keys(self, event_id: str, week: int) -> tuple[str, str, str]:
+        """Where the identity decision of `event_id` may be, looked up during `week`: this
+        week's bucket, last week's, and the key of the layout before buckets."""
+        bucket = record_bucket(event_id)
+        return self.records(week, bucket), self.records(week - 1, bucket), self.record(event_id)
 
     def customer(self, customer_id: str) -> str:
         return f"{self.prefix}:{{{customer_id}}}:j"
@@ -252,8 +273,71 @@ WEEK = timedelta(days=7)
 
 
 def week_of(moment: datetime) -> int:
-    """The generation of the outputs hashes written at `moment` (weeks since the epoch)."""
+    """The generation of the outputs and identity-decision hashes written at `moment`
+    (weeks since the epoch)."""
     return int(moment.timestamp() // WEEK.total_seconds())
+
+
+# Where a decision lives depends on this number: never change it (a changed count would
+# miss the decisions already written). 16,384 buckets keep a bucket a listpack (≤ 512
+# fields, Redis' default `hash-max-listpack-entries`) up to ~8 million interactions a week;
+# above that buckets become hash tables, ~90 bytes a field, still less than a key each.
+RECORD_BUCKETS = 16_384
+
+
+def record_bucket(event_id: str) -> int:
+    """The bucket of `event_id`'s identity decision."""
+    return zlib.crc32(event_id.encode()) % RECORD_BUCKETS
+
+
+# KEYS: for each event id in ARGV, its three `KeyLayout.record_keys`. One round trip for a
+# whole batch, whatever the number of buckets it touches.
+_READ_RECORDS = """
+local found = {}
+for i = 1, #ARGV do
+  local value = redis.call('HGET', KEYS[3 * i - 2], ARGV[i])
+  if not value then value = redis.call('HGET', KEYS[3 * i - 1], ARGV[i]) end
+  if not value then value = redis.call('GET', KEYS[3 * i]) end
+  found[i] = value
+end
+return found
+"""
+
+# KEYS: the buckets written; ARGV: the TTL in ms, then (bucket's index in KEYS, event id,
+# decision) for each decision. Every bucket written keeps its TTL from its last write.
+_WRITE_RECORDS = """
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+end
+for i = 1, #KEYS do
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return #KEYS
+"""
+
+
+async def read_records(client: Any, layout: KeyLayout, event_ids: Sequence[str],
+                       week: int) -> list[bytes | None]:
+    """The stored identity decisions of `event_ids` (None where there is none), in one
+    round trip; `client` is a Redis client or a pipeline in immediate mode (watching)."""
+    if not event_ids:
+        return []
+    keys = [key for event_id in event_ids for key in layout.record_keys(event_id, week)]
+    found: list[bytes | None] = await client.eval(_READ_RECORDS, len(keys), *keys, *event_ids)
+    return found
+
+
+def write_records(client: Any, layout: KeyLayout, records: Mapping[str, bytes], week: int,
+                  ttl: timedelta) -> Any:
+    """Write identity decisions into this week's buckets: one command (queued when `client`
+    is a pipeline; to be awaited when it is a client)."""
+    keys: dict[str, int] = {}
+    args: list[Any] = [max(1, int(ttl.total_seconds() * 1000))]
+    for event_id, value in records.items():
+        key = layout.records(week, record_bucket(event_id))
+        index = keys.setdefault(key, len(keys) + 1)
+        args += [index, event_id, value]
+    return client.eval(_WRITE_RECORDS, len(keys), *keys, *args)
 
 
 def customer_ttl(state: CustomerJourneys, now: datetime, retention: timedelta,

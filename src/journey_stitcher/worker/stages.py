@@ -39,7 +39,9 @@ from journey_stitcher.storage.redis_state import (
     LoadedJourneyStore,
     StateNotLoaded,
     customer_ttl,
+    read_records,
     week_of,
+    write_records,
 )
 from journey_stitcher.worker.records import OutgoingRecord, Topics, dead_letter
 
@@ -47,8 +49,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEDUP_RETENTION = timedelta(days=7)
-# An outputs hash is written during one week and read during the next (`week_of`).
+# An outputs hash (and a bucket of identity decisions) is written during one week and read
+# during the next (`week_of`).
 OUTPUTS_RETENTION = 2 * WEEK + timedelta(days=1)
+RECORDS_RETENTION = OUTPUTS_RETENTION
 STATE_CACHE_BYTES = 8 * 2**20  # JOURNEY_STITCHER_STATE_CACHE_MB's default
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -163,17 +167,18 @@ class IdentityStage(_Stage):
     ) -> list[Resolution]:
         store = LoadedIdentityStore()
         core = Core.build(self._config, self._normalizer, store, LoadedJourneyStore())
+        week = week_of(self._clock())
         async with self._redis.pipeline(transaction=True) as pipe:
-            await self._load(pipe, store, accepted, extra)
+            await self._load(pipe, store, accepted, extra, week)
             resolutions = [core.resolver.resolve(event, keys) for _m, event, keys in accepted]
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            self._write(pipe, store)
+            self._write(pipe, store, week)
             await pipe.execute()
         return resolutions
 
     async def _load(
         self, pipe: Pipeline, store: LoadedIdentityStore,
-        accepted: list[tuple[Incoming, Interaction, Keys]], extra: set[str],
+        accepted: list[tuple[Incoming, Interaction, Keys]], extra: set[str], week: int,
     ) -> None:
         owner_keys = {i.key for _m, _e, keys in accepted for i in keys.identifiers}
         owner_keys |= {ref for _m, _e, keys in accepted for ref in keys.refs}
@@ -181,26 +186,32 @@ class IdentityStage(_Stage):
         event_ids = {event.event_id for _m, event, _k in accepted}
         event_ids |= {key[2:] for key in extra if key.startswith("e:")}
         owners, ids = sorted(owner_keys), sorted(event_ids)
-        keys = [self._layout.owner(k) for k in owners] + [self._layout.record(e) for e in ids]
+        keys = [self._layout.owner(k) for k in owners]
         await pipe.watch(*keys)
         values = await pipe.mget(keys)
         store.owners.update((k, _text(v) if v is not None else None)
-                            for k, v in zip(owners, values, strict=False))
-        for event_id, raw in zip(ids, values[len(owners):], strict=True):
+                            for k, v in zip(owners, values, strict=True))
+        # The decisions' buckets are not watched (every interaction of a bucket would make
+        # the others' transactions fail): a decision is only written with what resolving
+        # the interaction read, all watched, so two workers resolving the same interaction
+        # either see each other's graph change (and rerun) or compute the same decision.
+        found = await read_records(pipe, self._layout, ids, week)
+        for event_id, raw in zip(ids, found, strict=True):
             store.records[event_id] = codec.decode_record(raw) if raw is not None else None
         # A redelivered interaction needs no profile: it keeps the customer it was resolved to.
         wanted = [v for v in store.owners.values() if v is not None]
         wanted += [key[2:] for key in extra if key.startswith("p:")]
         await self._profiles(pipe, store, wanted)
 
-    def _write(self, pipe: Pipeline, store: LoadedIdentityStore) -> None:
+    def _write(self, pipe: Pipeline, store: LoadedIdentityStore, week: int) -> None:
         layout = self._layout
         for key, owner in store.changed_owners.items():
             pipe.set(layout.owner(key), owner)
         for profile in store.changed_profiles.values():
             pipe.set(layout.profile(profile.id), codec.encode_profile(profile))
-        for event_id, record in store.new_records.items():
-            pipe.set(layout.record(event_id), codec.encode_record(record), px=_millis(DEDUP_RETENTION))
+        if store.new_records:
+            decisions = {e: codec.encode_record(r) for e, r in store.new_records.items()}
+            write_records(pipe, layout, decisions, week, RECORDS_RETENTION)
 
     def _resolved(self, message: Incoming, resolution: Resolution) -> OutgoingRecord:
         value = orjson.dumps({
