@@ -52,7 +52,8 @@ class Stitcher:
     """Event-time stitching over one ordered stream, as `replay` runs it.
 
     The clock is the largest `occurred_at` seen so far: each accepted event first expires
-    the journeys that went idle before it, then is resolved and placed.
+    the journeys that went idle before it, then is resolved and placed. A redelivered event
+    (an `event_id` seen before) leaves the clock where it is.
     """
 
     def __init__(
@@ -74,7 +75,10 @@ class Stitcher:
     def process(self, event: Interaction) -> list[CloudEvent]:
         """The outputs of one parsed event, in §7.9 order (idle journeys' events first)."""
         keys = self.core.resolver.prepare(event)
-        outputs = self.advance(event.occurred_at)
+        # A redelivery changes nothing (§7.1), the clock included: its `occurred_at` may
+        # differ from the first delivery's, and moving the clock would expire journeys.
+        seen = self.identities.record(event.event_id) is not None
+        outputs = [] if seen else self.advance(event.occurred_at)
         resolution = self.core.resolver.resolve(event, keys)
         if not resolution.duplicate:
             self.dropped_identifiers += keys.dropped

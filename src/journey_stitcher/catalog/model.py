@@ -64,6 +64,12 @@ class Catalog:
     blocked_values: frozenset[str]
     anonymous_types: frozenset[str] = field(default=frozenset({"device_id", "cookie_id"}))
 
+    def usable_ref(self, value: str) -> bool:
+        """Whether an owned reference's value can tie interactions together: not empty after
+        trimming and not a blocked value (`null`, `undefined`, `0`, ...: an adapter's
+        placeholder would glue every customer with that "order" into one)."""
+        return value.strip().lower() not in self.blocked_values and bool(value.strip())
+
     def supports(self, channel: str, touchpoint: str) -> bool:
         """True when `channel` supports `touchpoint` (identify is accepted everywhere)."""
         return touchpoint == IDENTIFY or touchpoint in self.channels[channel].touchpoints

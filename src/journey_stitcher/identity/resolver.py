@@ -92,11 +92,13 @@ class IdentityResolver:
         Raises `InvalidInput(no_identity)` when it has neither; reads no state.
         """
         identifiers, dropped = self._normalizer.resolve(event.identifiers)
+        catalog = self._catalog
         refs = [f"{REF_PREFIX}{name}:{value}" for name, value in event.refs.items()
-                if name in self._catalog.owned_refs and value]
+                if name in catalog.owned_refs and catalog.usable_ref(value)]
         if not identifiers and not refs:
-            raise InvalidInput("no_identity", "the event has no usable identifier and no "
-                               "owned reference (order_id, cart_id, case_id, appointment_id)")
+            raise InvalidInput("no_identity", "identifiers: none is usable (missing, blocked "
+                               "or unusable after normalization) and refs holds no usable owned "
+                               f"reference ({', '.join(sorted(catalog.owned_refs))})")
         return Keys(identifiers, refs, dropped)
 
     def resolve(self, event: Interaction, keys: Keys | None = None) -> Resolution:
@@ -227,10 +229,11 @@ class IdentityResolver:
         """Why `hit` may not be merged into `survivor`, or None when it may."""
         merged = hit.profile
         reached_by = hit.link_types()[0] if hit.link_types() else None
-        # Owned references are issued by the company's own systems (an order number), so
-        # reaching a profile through one counts like reaching it through a verified identifier.
+        # §6.5 in its own words: reached through a verified identifier of the event, or
+        # anonymous. An owned reference (an order number) is not an identifier: the profile
+        # that placed an order may be someone else's (a gift, a shared family account).
         if not event_verified or not (
-            hit.verified or hit.refs or merged.owns_only(self._catalog.anonymous_types)
+            hit.verified or merged.owns_only(self._catalog.anonymous_types)
         ):
             unverified = [i.type for i in hit.identifiers if not i.verified]
             return "unverified_link", (unverified[0] if unverified else reached_by)

@@ -8,6 +8,7 @@ time, the worker's is wall time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,7 +152,9 @@ class JourneyEngine:
 
         A late touchpoint that happened before its journey's goal was completed still
         belongs to that journey, so the grouping does not depend on arrival order."""
-        owned = {name: value for name, value in refs.items() if name in self._catalog.owned_refs}
+        catalog = self._catalog
+        owned = {name: value for name, value in refs.items()
+                 if name in catalog.owned_refs and catalog.usable_ref(value)}
         if owned:
             sharing = [j for j in state.journeys if j.shares_ref(owned, self._catalog.owned_refs)]
             if sharing:
@@ -216,6 +219,7 @@ class JourneyEngine:
     def _emit(
         self, event_type: str, state: CustomerJourneys, journey: Journey, touch: Touch,
         refs: dict[str, Any], extra: dict[str, Any], flagged: bool, *unique: str,
+        attributes: Mapping[str, Any] | None = None,
     ) -> CloudEvent:
         touchpoint = self._catalog.touchpoints[touch.touchpoint]
         data: dict[str, Any] = {
@@ -232,6 +236,8 @@ class JourneyEngine:
             "capability_violation": flagged,
         }
         data.update(extra)
+        if attributes is not None:  # §3: the interaction's own, untouched
+            data["attributes"] = attributes
         return cloudevent(
             source=self._source, event_type=event_type,
             event_id=ids.cloudevent_id(event_type, journey.id, *unique),
@@ -242,7 +248,8 @@ class JourneyEngine:
         self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch
     ) -> CloudEvent:
         return self._emit(JOURNEY_STARTED, state, journey, touch, dict(event.refs),
-                          {"sequence": 1}, event.capability_violation, event.event_id)
+                          {"sequence": 1}, event.capability_violation, event.event_id,
+                          attributes=event.attributes)
 
     def _continued(
         self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch,
@@ -257,7 +264,7 @@ class JourneyEngine:
             "same_channel": previous.channel == touch.channel if previous else None,
         }
         return self._emit(JOURNEY_CONTINUED, state, journey, touch, dict(event.refs), extra,
-                          event.capability_violation, event.event_id)
+                          event.capability_violation, event.event_id, attributes=event.attributes)
 
     def _handoff(
         self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch,
@@ -277,7 +284,7 @@ class JourneyEngine:
             },
         }
         return self._emit(JOURNEY_HANDOFF, state, journey, touch, dict(event.refs), extra,
-                          event.capability_violation, event.event_id)
+                          event.capability_violation, event.event_id, attributes=event.attributes)
 
     def _completed(
         self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch
@@ -289,7 +296,7 @@ class JourneyEngine:
             "duration_seconds": _seconds(touch.occurred_at - journey.touches[0].occurred_at),
         }
         return self._emit(JOURNEY_COMPLETED, state, journey, touch, dict(event.refs), extra,
-                          event.capability_violation)
+                          event.capability_violation, attributes=event.attributes)
 
     def _abandoned(self, state: CustomerJourneys, journey: Journey) -> CloudEvent:
         last = journey.touches[-1]

@@ -31,6 +31,7 @@ class Story:
         ids: list[tuple[str, str]] | None = None, verified: list[tuple[str, str]] | None = None,
         refs: dict[str, str] | None = None, device: str | None = None,
         outcome: str | None = None, event_id: str | None = None, consent: bool | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> Event:
         """An interaction event as an adapter would publish it."""
         identifiers = [{"type": t, "value": v} for t, v in ids or []]
@@ -46,6 +47,8 @@ class Story:
             event["refs"] = refs
         if device:
             event["device"] = {"id": device, "type": "smartphone"}
+        if attributes is not None:
+            event["attributes"] = attributes
         if outcome:
             event["outcome"] = outcome
         if consent is not None:

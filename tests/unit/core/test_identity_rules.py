@@ -112,17 +112,36 @@ def test_merged_journeys_keep_their_ids_and_move_to_the_survivor(story: Story) -
     assert out[0]["data"]["previous_event_id"] == anon[0]["data"]["event_id"]
 
 
-def test_a_profile_reached_through_its_order_merges_into_the_buyer(story: Story) -> None:
-    """The SMS about an order made a profile of its phone; when the buyer's verified account
-    shows up with that order, the order's profile joins the buyer's."""
-    by_sms = story.tell("sms", "order_delivery", "2026-03-01T09:00:00Z",
-                        verified=[("phone", "+393471231234")], refs={"order_id": "O-9"})
+def test_an_order_never_glues_two_known_people_together(story: Story) -> None:
+    """§6.5: a profile to merge must be reached through a verified identifier of the event or
+    be anonymous. Bob bought the order (a gift); Ann, signed in, asks about it: the order
+    reaches Bob's profile, which is known and not reached through a verified identifier of
+    hers, so nothing is merged (`unverified_link`, naming the order) and the event is Ann's."""
+    bob = story.tell("web", "purchase", "2026-03-01T09:00:00Z", verified=[("email", "bob@x.com")],
+                     refs={"order_id": "O-9"}, outcome="completed")
+    ann = story.tell("app", "inform", "2026-03-01T09:05:00Z", verified=[("customer_id", "C-9")])
+    out = story.tell("chat", "support", "2026-03-01T09:10:00Z", verified=[("customer_id", "C-9")],
+                     refs={"order_id": "O-9"})
+    assert out[0]["type"] == "identity.conflict"
+    assert out[0]["data"]["reason"] == "unverified_link"
+    assert out[0]["data"]["identifier_type"] == "order_id"
+    assert sorted(out[0]["data"]["customer_ids"]) == sorted([ann[0]["subject"], bob[0]["subject"]])
+    assert "identity.merged" not in types(out)
+    assert {e["subject"] for e in out} == {ann[0]["subject"]}
+    assert out[1]["data"]["journey_id"] != bob[0]["data"]["journey_id"]
+
+
+def test_an_anonymous_profile_reached_through_its_order_merges_into_the_buyer(story: Story) -> None:
+    """The cart was filled anonymously (a cookie) under an order number; the buyer's verified
+    account shows up with that order: the anonymous profile joins the buyer's."""
+    anon = story.tell("web", "purchase", "2026-03-01T09:00:00Z", ids=[("cookie_id", "ck-9")],
+                      refs={"order_id": "O-9"}, outcome="started")
     buyer = story.tell("app", "inform", "2026-03-01T09:05:00Z", verified=[("customer_id", "C-9")])
     out = story.tell("web", "pay", "2026-03-01T09:10:00Z", verified=[("customer_id", "C-9")],
                      refs={"order_id": "O-9"})
     assert out[0]["type"] == "identity.merged"
     assert out[0]["data"]["survivor_id"] == buyer[0]["subject"]
-    assert out[0]["data"]["merged_id"] == by_sms[0]["subject"]
+    assert out[0]["data"]["merged_id"] == anon[0]["subject"]
     assert out[0]["data"]["identifier_types"] == ["order_id"]
 
 
@@ -247,3 +266,24 @@ def test_ids_are_deterministic_across_runs(config: object) -> None:
                outcome="completed", refs={"order_id": "O1"}, device="d2")
         runs.append(orjson.dumps(s.outputs))
     assert runs[0] == runs[1]
+
+
+def test_a_placeholder_order_number_ties_nobody_together(story: Story) -> None:
+    """An owned reference whose value is blocked (`undefined`, `null`, blank: an adapter's
+    placeholder) is no reference: two buyers with it stay apart, their journeys too, and a
+    scan that knows nothing else has no identity. Refs are still emitted as given."""
+    ann = story.tell("web", "purchase", "2026-03-01T10:00:00Z", verified=[("email", "ann@x.com")],
+                     refs={"order_id": "undefined"}, outcome="started")
+    bob = story.tell("web", "purchase", "2026-03-01T11:00:00Z", verified=[("email", "bob@x.com")],
+                     refs={"order_id": "undefined"}, outcome="started")
+    assert types(bob) == ["journey.started"]
+    assert bob[0]["subject"] != ann[0]["subject"]
+    assert bob[0]["data"]["refs"] == {"order_id": "undefined"}
+    again = story.tell("chat", "support", "2026-03-01T12:00:00Z", verified=[("email", "ann@x.com")],
+                       refs={"order_id": " NULL "})
+    assert types(again) == ["journey.started"]  # a service journey: no order joins it to the cart
+    for value in ("null", "  ", "0"):
+        rejection = story.rejects(story.event("courier", "delivery", "2026-03-01T13:00:00Z",
+                                              refs={"order_id": value}))
+        assert rejection.reason == "no_identity"
+        assert rejection.message.startswith("identifiers: ")

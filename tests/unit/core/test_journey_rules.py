@@ -200,6 +200,20 @@ def test_a_duplicate_changes_nothing_and_re_emits_identically(story: Story) -> N
     assert nxt[0]["data"]["sequence"] == 3
 
 
+def test_a_duplicate_with_another_time_does_not_move_the_clock(story: Story) -> None:
+    """A redelivery whose `occurred_at` was changed in between (an adapter re-sent it) changes
+    nothing, replay's clock included: it re-emits the first outputs, and no journey goes idle
+    because of the time it carries."""
+    first = story.tell("chat", "support", "2026-03-01T10:00:00Z", ids=[("cookie_id", "c1")])
+    again = story.send(story.event("chat", "support", "2026-03-20T10:00:00Z",
+                                   ids=[("cookie_id", "c1")], event_id=first[0]["data"]["event_id"]))
+    assert again == first
+    assert story.of_type("journey.abandoned") == []
+    nxt = story.tell("chat", "support", "2026-03-01T11:00:00Z", ids=[("cookie_id", "c1")])
+    assert types(nxt) == ["journey.continued"]
+    assert nxt[0]["data"]["journey_id"] == first[0]["data"]["journey_id"]
+
+
 def test_an_unsupported_touchpoint_is_rejected(story: Story) -> None:
     """A courier cannot take an online purchase: the event goes to the DLQ."""
     rejection = story.rejects(story.event("courier", "purchase", "2026-03-01T10:00:00Z",
@@ -247,3 +261,20 @@ def test_a_touchpoint_at_the_end_of_the_calendar_is_stitched(story: Story) -> No
     assert types(second) == ["journey.continued", "journey.handoff"]
     story.stitcher.advance(datetime.max.replace(tzinfo=UTC))
     assert story.of_type("journey.abandoned") == []  # the deadline is the very last instant
+
+
+def test_attributes_are_carried_to_the_journey_events_untouched(story: Story) -> None:
+    """§3: an interaction's `attributes` reach every journey event it triggers, as given;
+    an interaction without them emits none (and the abandonment, triggered by time, none)."""
+    story.tell("web", "purchase", "2026-03-01T10:00:00Z", verified=ANNA, refs={"cart_id": "K-1"},
+               outcome="started")
+    attributes = {"queue": "vendite", "nested": [1, {"z": None}], "ok": True, "pct": 0.5}
+    out = story.tell("voice", "purchase", "2026-03-01T10:30:00Z", verified=ANNA,
+                     refs={"cart_id": "K-1"}, outcome="completed", attributes=attributes)
+    assert types(out) == ["journey.continued", "journey.handoff", "journey.completed"]
+    assert [e["data"]["attributes"] for e in out] == [attributes] * 3
+    plain_out = story.tell("web", "inform", "2026-03-02T10:00:00Z", verified=ANNA)
+    assert "attributes" not in plain_out[0]["data"]
+    idle = story.stitcher.advance(datetime(2026, 4, 1, tzinfo=UTC))
+    assert types(idle) == ["journey.abandoned"]
+    assert "attributes" not in idle[0]["data"]
