@@ -674,3 +674,27 @@ def test_a_huge_unknown_field_name_is_cut_in_the_message() -> None:
         parse_interaction(orjson.dumps(event(**{"k" * 10_000: 1})), CONFIG)
     assert rejection.value.reason == "schema_violation"
     assert len(rejection.value.message) < 400
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason", "message"),
+    [
+        ({"type": "email", "value": "ann@secret.com", "verified": "ann@secret.com"},
+         "schema_violation", "identifiers[0].verified: must be true or false (got a string)"),
+        ({"type": "email", "value": "x@y.com", "ann@secret.com": True},
+         "schema_violation", "identifiers[0].<not shown>: unknown field (allowed: type, value, verified)"),
+        ({"type": "ann@secret.com", "value": "email"}, "unknown_identifier_type",
+         "identifiers[0].type: <not shown> is not an identifier type of the catalog"),
+        ({"type": "email", "value": "x@y.com", "extra": 1},
+         "schema_violation", "identifiers[0].extra: unknown field (allowed: type, value, verified)"),
+    ],
+)
+def test_dlq_messages_never_echo_what_an_identifier_entry_holds(
+    entry: dict[str, Any], reason: str, message: str
+) -> None:
+    """The DLQ contract: messages never contain identifier values, even one put in the wrong
+    place (a key, `verified`, `type`); names that look like type names are still shown."""
+    with pytest.raises(InvalidInput) as rejection:
+        parse_interaction(orjson.dumps(event(identifiers=[entry])), CONFIG)
+    assert (rejection.value.reason, rejection.value.message) == (reason, message)
+    assert "secret" not in rejection.value.message

@@ -176,13 +176,15 @@ def _explain_identifier(index: int, item: object) -> InvalidInput:
         return _violation(
             path, f"must be an object {{type, value, verified?}} (got {_json_type(item)})"
         )
+    # Nothing an identifier entry holds is echoed unless it looks like a type name: a value
+    # put in the wrong place (a key, `verified`, `type`) must not reach the DLQ's headers.
     for name in item:
         if name not in ("type", "value", "verified"):
-            return _violation(f"{path}.{name}", "unknown field (allowed: type, value, verified)")
+            return _violation(f"{path}.{_name(name)}", "unknown field (allowed: type, value, verified)")
     for name in ("type", "value"):
         if type(item.get(name)) is not str or not item[name]:
             return _field_violation(item, name, "must be a non-empty string", prefix=f"{path}.")
-    return _violation(f"{path}.verified", f"must be true or false (got {_show(item['verified'])})")
+    return _violation(f"{path}.verified", f"must be true or false (got {_json_type(item['verified'])})")
 
 
 def _refs(refs: object) -> Mapping[str, str]:
@@ -258,7 +260,7 @@ def _check_catalog(interaction: Interaction, config: StitcherConfig) -> None:
         if identifier.type not in types:
             raise InvalidInput(
                 "unknown_identifier_type",
-                f"identifiers[{index}].type: {_show(identifier.type)} is not an identifier type "
+                f"identifiers[{index}].type: {_quoted(identifier.type)} is not an identifier type "
                 "of the catalog",
             )
 
@@ -293,6 +295,20 @@ def _json_type(value: object) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+_TYPE_NAME = re.compile(r"[a-z][a-z_]{0,31}")
+
+
+def _name(text: str) -> str:
+    """A field or type name inside an identifier entry, quoted when it looks like one (lower
+    case and underscores); anything else may be an identifier value and is not shown."""
+    return text if _TYPE_NAME.fullmatch(text) else "<not shown>"
+
+
+def _quoted(text: str) -> str:
+    name = _name(text)
+    return repr(name) if name == text else name
 
 
 def _show(value: object) -> str:
