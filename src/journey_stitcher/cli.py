@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,12 +25,13 @@ def _settings() -> Settings:
 
 
 def _parse_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise click.BadParameter(f"not an RFC 3339 timestamp: {value!r}") from error
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"needs an offset, e.g. {value}Z or {value}+01:00")
+    """`--until`: the same RFC 3339 form `occurred_at` must have (a `T`, an offset)."""
+    from journey_stitcher.interactions.parse import parse_timestamp
+
+    moment = parse_timestamp(value)
+    if moment is None:
+        raise click.BadParameter(
+            f"not an RFC 3339 timestamp with an offset: {value!r} (e.g. 2024-05-01T09:30:00Z)")
     return moment
 
 
@@ -65,12 +67,21 @@ def replay_command(
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from error
     stitcher = Stitcher(config, pepper)
-    with ExitStack() as stack:
-        source = _open(stack, input_path, "rb", sys.stdin.buffer)
-        output = _open(stack, output_path, "wb", sys.stdout.buffer)
-        dlq = _open(stack, dlq_path, "wb", sys.stdout.buffer) if dlq_path else None
-        summary = replay(stitcher, source, output, dlq, until_at)
-        output.flush()
+    try:
+        with ExitStack() as stack:
+            source = _open(stack, input_path, "rb", sys.stdin.buffer)
+            output = _open(stack, output_path, "wb", sys.stdout.buffer)
+            dlq = _open(stack, dlq_path, "wb", sys.stdout.buffer) if dlq_path else None
+            summary = replay(stitcher, source, output, dlq, until_at)
+            output.flush()
+            if dlq is not None:
+                dlq.flush()
+    except OSError as error:
+        # A full disk, a closed pipe, an unreadable input: the run failed, said in one line.
+        if isinstance(error, BrokenPipeError):
+            # Nothing more can reach the reader; keep the interpreter's own final flush quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.ClickException(f"replay stopped: {error.strerror or error}") from error
     click.echo(summary.render(stitcher), err=True)
 
 
