@@ -182,22 +182,31 @@ def test_default_references_and_blocked_values_follow_section_4(catalog: Catalog
     }
 
 
-def yaml_examples() -> list[str]:
-    """The YAML blocks of docs/configuration.md, in order."""
+def yaml_examples() -> list[tuple[str, str | None]]:
+    """The YAML blocks of docs/configuration.md, in order, each with the `text` block that
+    follows it right away (the problems it is documented to raise), if any."""
     text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
-    return re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    found = re.findall(r"```yaml\n(.*?)```\s*(?:```text\n(.*?)```)?", text, flags=re.DOTALL)
+    return [(example, printed or None) for example, printed in found]
 
 
 def test_the_full_example_of_the_documentation_is_the_default(tmp_path: Path) -> None:
     """docs/configuration.md writes out the defaults; loading it changes nothing."""
-    full, *_ = yaml_examples()
+    (full, printed), *_ = yaml_examples()
+    assert printed is None
     assert load_config(write(tmp_path, full)) == load_config(None)
 
 
-def test_every_example_of_the_documentation_loads(tmp_path: Path) -> None:
-    """No example in the documentation is a broken file."""
-    for index, example in enumerate(yaml_examples()):
-        load_config(write(tmp_path, example, name=f"example{index}.yaml"))
+def test_every_example_of_the_documentation_does_what_it_says(tmp_path: Path) -> None:
+    """A valid example loads; an invalid one prints exactly the problems shown under it."""
+    examples = yaml_examples()
+    assert sum(printed is not None for _, printed in examples) == 2
+    for example, printed in examples:
+        if printed is None:
+            load_config(write(tmp_path, example))
+        else:
+            shown = [line.removeprefix("stitcher.yaml: ") for line in printed.splitlines()]
+            assert problems(tmp_path, example) == shown
 
 
 # ---------------------------------------------------------------------------------------------
