@@ -115,9 +115,11 @@ class Journey:
         return touches
 
     def add(self, touch: Touch) -> int:
-        """Place `touch` by event time; its 0-based position."""
+        """Place `touch` by event time, after the touches of the same instant (they arrived
+        first: with timestamps to the second, arrival order is the only order left); its
+        0-based position."""
         touches = self._changing()
-        position = bisect_right(touches, touch)
+        position = bisect_right(touches, touch.occurred_at, key=_time)
         touches.insert(position, touch)
         return position
 

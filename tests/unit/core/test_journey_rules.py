@@ -179,6 +179,22 @@ def test_a_late_event_is_placed_by_event_time(story: Story) -> None:
     assert after[0]["data"]["sequence"] == 4
 
 
+def test_touchpoints_of_the_same_instant_keep_their_arrival_order(story: Story) -> None:
+    """Timestamps to the second collide (an e-mail delivered and opened in one second, a
+    click and the app it opens): the one that arrived second comes after, whatever its id,
+    so its journey.continued has a previous touchpoint and the switch is a handoff."""
+    story.tell("web", "inform", "2026-03-01T10:00:00Z", verified=ANNA, event_id="z-web")
+    same = story.tell("app", "compare", "2026-03-01T10:00:00Z", verified=ANNA, event_id="a-app")
+    assert types(same) == ["journey.continued", "journey.handoff"]
+    assert (same[0]["data"]["sequence"], same[0]["data"]["previous_event_id"]) == (2, "z-web")
+    assert same[0]["data"]["gap_seconds"] == 0
+    assert (same[1]["data"]["from"]["event_id"], same[1]["data"]["to"]["event_id"]) == (
+        "z-web", "a-app")
+    later = story.tell("app", "verify", "2026-03-01T10:00:00Z", verified=ANNA, event_id="0-app")
+    assert (later[0]["data"]["sequence"], later[0]["data"]["previous_event_id"]) == (3, "a-app")
+    assert types(later) == ["journey.continued"]
+
+
 def test_a_late_event_before_every_touchpoint_has_no_previous(story: Story) -> None:
     """A touchpoint older than the whole journey joins at sequence 1 with no previous one."""
     story.tell("web", "compare", "2026-03-01T10:00:00Z", verified=ANNA)
