@@ -27,8 +27,9 @@ The identity graph shares one hash slot so that one optimistic transaction can c
 every identifier an event touches; journey state is spread by customer.
 
 Identity decisions (one per interaction, kept at least 7 days) live in small hashes, a
-field per event id in one of `RECORD_BUCKETS` buckets per week: a key of its own with a TTL
-took ~165 bytes of Redis per interaction, a field of a small (listpack) hash takes ~55.
+field per event id in one of `RECORD_BUCKETS` buckets per week: in the full benchmark a key
+of its own with a TTL took ~138 bytes of Redis per interaction, a field of a bucket (a
+listpack) takes ~91.
 Like the outputs hashes they rotate weekly: written during one week, read during the next.
 """
 
