@@ -60,7 +60,7 @@ def replay_command(
     from journey_stitcher.stitcher import Stitcher
 
     settings = _settings()
-    until_at = _parse_time(until) if until else None
+    until_at = _parse_time(until) if until is not None else None
     try:
         config = load_config(config_path or settings.config)
         pepper = settings.pepper_bytes()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from journey_stitcher.config import StitcherConfig
+from journey_stitcher.errors import InvalidInput
 from journey_stitcher.identity.model import CloudEvent
 from journey_stitcher.identity.normalize import Normalizer
 from journey_stitcher.identity.resolver import IdentityResolver
@@ -74,7 +75,12 @@ class Stitcher:
 
     def process(self, event: Interaction) -> list[CloudEvent]:
         """The outputs of one parsed event, in §7.9 order (idle journeys' events first)."""
-        keys = self.core.resolver.prepare(event)
+        try:
+            keys = self.core.resolver.prepare(event)
+        except InvalidInput:
+            # no_identity: none of its identifiers was usable, and each one dropped counts (§4)
+            self.dropped_identifiers += len(event.identifiers)
+            raise
         # A redelivery changes nothing (§7.1), the clock included: its `occurred_at` may
         # differ from the first delivery's, and moving the clock would expire journeys.
         seen = self.identities.record(event.event_id) is not None

@@ -43,6 +43,7 @@ def test_outputs_on_stdout_and_the_summary_on_stderr(events: Path) -> None:
     "2026-03-09 10:00:00Z",  # a space, not RFC 3339's T
     "20260309T100000Z",  # ISO 8601's basic form
     "tomorrow",
+    "",  # not the same as leaving it out
 ])
 def test_until_takes_only_what_occurred_at_takes(events: Path, until: str) -> None:
     code, out, err = run(str(events), "--until", until)

@@ -48,7 +48,7 @@ def _phone_normalizer(region: str) -> Callable[[str], str | None]:
             return None
         if not phonenumbers.is_possible_number(number):
             return None
-        national = str(number.national_number)
+        national = phonenumbers.national_significant_number(number)  # keeps a leading 0 (Italy)
         if len(set(national)) == 1:  # all-zero or all-same-digit: a placeholder, not a phone
             return None
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

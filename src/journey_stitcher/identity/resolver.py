@@ -212,7 +212,7 @@ class IdentityResolver:
             key=lambda hit: (-self._best_priority(hit), hit.profile.age_key()),
         )
         for hit in others:
-            refusal = self._refusal(survivor, hit, event_verified)
+            refusal = self._refusal(found[survivor.id], hit, event_verified)
             if refusal is not None:
                 reason, kind = refusal
                 outcome.conflict([survivor.id, hit.profile.id], kind, reason)
@@ -223,20 +223,27 @@ class IdentityResolver:
     def _best_priority(self, hit: _Found) -> int:
         return max((self._priority(i.type) for i in hit.identifiers), default=0)
 
+    def _trusted(self, hit: _Found) -> bool:
+        """§6.5: reached through a verified identifier of the event, or anonymous."""
+        return hit.verified or hit.profile.owns_only(self._catalog.anonymous_types)
+
     def _refusal(
-        self, survivor: Profile, hit: _Found, event_verified: bool
+        self, kept: _Found, hit: _Found, event_verified: bool
     ) -> tuple[str, str | None] | None:
-        """Why `hit` may not be merged into `survivor`, or None when it may."""
-        merged = hit.profile
+        """Why `hit` may not be merged into `kept` (the survivor), or None when it may."""
+        survivor, merged = kept.profile, hit.profile
         reached_by = hit.link_types()[0] if hit.link_types() else None
-        # §6.5 in its own words: reached through a verified identifier of the event, or
-        # anonymous. An owned reference (an order number) is not an identifier: the profile
+        # §6.5 in its own words: each profile merged, the survivor included, is reached
+        # through a verified identifier of the event or is anonymous (§6.7: a typed-in e-mail
+        # that finds a known profile cannot merge it with another, whatever else the event
+        # carries). An owned reference (an order number) is not an identifier: the profile
         # that placed an order may be someone else's (a gift, a shared family account).
-        if not event_verified or not (
-            hit.verified or merged.owns_only(self._catalog.anonymous_types)
-        ):
-            unverified = [i.type for i in hit.identifiers if not i.verified]
-            return "unverified_link", (unverified[0] if unverified else reached_by)
+        weak = next((h for h in (hit, kept) if not self._trusted(h)), None)
+        if not event_verified or weak is not None:
+            weak = weak or hit
+            unverified = [i.type for i in weak.identifiers if not i.verified]
+            linked = unverified or weak.link_types()
+            return "unverified_link", (linked[0] if linked else None)
         for kind, spec in self._catalog.identifier_types.items():
             union = set(survivor.identifiers.get(kind, ())) | set(merged.identifiers.get(kind, ()))
             if len(union) > spec.max_per_profile:

@@ -51,6 +51,11 @@ _OPTIONAL = (
 _FIELDS = frozenset(_REQUIRED + _OPTIONAL)
 _EVENT_ID_MAX = 128
 _PATH_MAX = 96
+# Objects and arrays inside `attributes`, the object itself counted. The outputs carry
+# `attributes` two levels down (envelope, `data`), and a JSON writer stops somewhere (orjson
+# at 254 levels): a deeper value would be accepted here and then fail every write of its
+# outputs, so it is refused up front, far below any writer's limit.
+ATTRIBUTES_MAX_DEPTH = 32
 
 # RFC 3339 `date-time`: a full date, `T`, a full time and a mandatory offset. fromisoformat()
 # alone also takes ISO 8601 forms RFC 3339 does not (`20240101T10Z`, no offset, a space).
@@ -241,7 +246,28 @@ def _consent(consent: object) -> bool:
 def _attributes(attributes: object) -> Mapping[str, Any]:
     if type(attributes) is not dict:
         raise _violation("attributes", f"must be an object (got {_json_type(attributes)})")
+    if _deeper_than(attributes, ATTRIBUTES_MAX_DEPTH):
+        raise _violation(
+            "attributes",
+            f"objects and arrays nested more than {ATTRIBUTES_MAX_DEPTH} levels deep",
+        )
     return attributes
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether `value` nests objects and arrays more than `limit` levels (no recursion: the
+    parser accepts documents deeper than Python's own recursion limit)."""
+    pending: list[tuple[dict[str, Any] | list[Any], int]] = []
+    if type(value) is dict or type(value) is list:
+        pending.append((value, 1))
+    while pending:
+        item, depth = pending.pop()
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                if depth == limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
 
 
 def _check_catalog(interaction: Interaction, config: StitcherConfig) -> None:

@@ -161,10 +161,12 @@ class JourneyEngine:
                 return max(sharing, key=_recency)
         window = self._catalog.window(family)
         moment = event.occurred_at
-        # open, or completed only after `moment`; inlined: busy customers have many journeys
+        # open, or completed only after `moment` (a touchpoint of the goal's own instant that
+        # arrives after it comes after it, as ties keep arrival order); inlined: busy
+        # customers have many journeys
         open_near = [j for j in state.journeys
                      if j.family == family
-                     and (j.status == "open" or (j.completed_at is not None and moment <= j.completed_at))
+                     and (j.status == "open" or (j.completed_at is not None and moment < j.completed_at))
                      and j.near(moment, window)]
         if len(open_near) < 2:
             return open_near[0] if open_near else None

@@ -45,9 +45,23 @@ def test_blocked_values_are_ignored(story: Story) -> None:
 
 
 def test_an_event_with_only_blocked_identifiers_is_rejected_no_identity(story: Story) -> None:
-    """Without a usable identifier or an owned reference, the event has no identity."""
+    """Without a usable identifier or an owned reference, the event has no identity; the
+    placeholders it carried are counted as dropped all the same (§4: ignored, counted)."""
     rejection = story.rejects(story.event("web", "inform", "2026-03-01T10:00:00Z",
                                           ids=[("email", "undefined"), ("cookie_id", "anonymous")]))
+    assert rejection.reason == "no_identity"
+    assert story.stitcher.dropped_identifiers == 2
+
+
+def test_a_real_number_with_a_national_leading_zero_is_not_a_placeholder(story: Story) -> None:
+    """Rome's 06 6666 6666 is a phone, not one repeated digit: Italy keeps the leading 0 in
+    the national number. +39 333 333 3333 (all 3s) is a placeholder."""
+    rome = story.tell("voice", "support", "2026-03-01T10:00:00Z", verified=[("phone", "+39 06 6666 6666")])
+    again = story.tell("sms", "support", "2026-03-01T10:05:00Z", verified=[("phone", "+390666666666")])
+    assert subjects(rome) == subjects(again)
+    assert story.stitcher.dropped_identifiers == 0
+    rejection = story.rejects(story.event("voice", "support", "2026-03-01T10:10:00Z",
+                                          ids=[("phone", "+39 333 333 3333")]))
     assert rejection.reason == "no_identity"
 
 
@@ -83,6 +97,42 @@ def test_an_unverified_email_never_merges_two_known_customers(story: Story) -> N
     assert conflict["data"]["identifier_type"] == "email"
     assert set(conflict["data"]["customer_ids"]) == subjects(anna) | subjects(bruno)
     assert out[1]["subject"] == bruno[0]["subject"]
+
+
+def test_a_typed_in_email_never_merges_a_browser_into_a_known_customer(story: Story) -> None:
+    """§6.7: someone on an anonymous browser types in Kim's e-mail and confirms a new phone by
+    code. The e-mail finds Kim but is not verified, so Kim does not absorb the browser's
+    profile; the event still goes to Kim (its best identifier) and the new phone with it."""
+    kim = story.tell("web", "inform", "2026-03-01T10:00:00Z",
+                     verified=[("email", "kim@x.com"), ("customer_id", "KIM-1")])
+    browser = story.tell("web", "compare", "2026-03-01T10:01:00Z", ids=[("cookie_id", "ck-z")])
+    out = story.tell("web", "compare", "2026-03-01T10:02:00Z",
+                     ids=[("email", "kim@x.com"), ("cookie_id", "ck-z")],
+                     verified=[("phone", "+39 347 765 4321")])
+    assert "identity.merged" not in types(out)
+    assert out[0]["type"] == "identity.conflict"
+    assert out[0]["data"]["reason"] == "unverified_link"
+    assert out[0]["data"]["identifier_type"] == "email"
+    assert set(out[0]["data"]["customer_ids"]) == subjects(kim) | subjects(browser)
+    assert {e["subject"] for e in out} == subjects(kim)
+    later = story.tell("sms", "support", "2026-03-01T10:30:00Z",
+                       verified=[("phone", "+39 347 765 4321")])
+    assert subjects(later) == subjects(kim)
+    again = story.tell("web", "compare", "2026-03-01T10:40:00Z", ids=[("cookie_id", "ck-z")])
+    assert subjects(again) == subjects(browser)
+
+
+def test_a_new_verified_identifier_lets_two_anonymous_browsers_merge(story: Story) -> None:
+    """§6.5: profiles that own only cookies and devices are anonymous, so an event with a
+    verified identifier may merge them, even though no verified identifier reached them."""
+    first = story.tell("web", "compare", "2026-03-01T10:00:00Z", ids=[("cookie_id", "ck-1")])
+    second = story.tell("app", "compare", "2026-03-01T10:01:00Z", ids=[("device_id", "dev-2")])
+    out = story.tell("app", "identify", "2026-03-01T10:02:00Z",
+                     ids=[("cookie_id", "ck-1"), ("device_id", "dev-2")],
+                     verified=[("email", "new@x.com")])
+    assert types(out) == ["identity.merged"]
+    assert {out[0]["data"]["survivor_id"], out[0]["data"]["merged_id"]} == \
+        subjects(first) | subjects(second)
 
 
 def test_anonymous_browsing_joins_the_customer_who_logs_in(story: Story) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+import pytest
+
+from journey_stitcher.errors import InvalidInput
 from tests.unit.core.conftest import Story, types
 
 ANNA = [("customer_id", "C-ANNA")]
@@ -195,6 +199,18 @@ def test_touchpoints_of_the_same_instant_keep_their_arrival_order(story: Story) 
     assert types(later) == ["journey.continued"]
 
 
+def test_a_touchpoint_of_the_goals_own_second_after_it_starts_a_new_journey(story: Story) -> None:
+    """The order is placed and, in the same second, the app is opened to compare another
+    product: it arrives after the goal, so it comes after it, and a completed journey takes
+    only what shares its order (§7.5). Arriving before the goal, it would have joined."""
+    story.tell("web", "compare", "2026-03-01T10:00:00Z", verified=ANNA)
+    bought = story.tell("web", "purchase", "2026-03-01T10:01:00Z", verified=ANNA,
+                        outcome="completed")
+    after = story.tell("app", "compare", "2026-03-01T10:01:00Z", verified=ANNA)
+    assert types(after) == ["journey.started"]
+    assert after[0]["data"]["journey_id"] != bought[0]["data"]["journey_id"]
+
+
 def test_a_late_event_before_every_touchpoint_has_no_previous(story: Story) -> None:
     """A touchpoint older than the whole journey joins at sequence 1 with no previous one."""
     story.tell("web", "compare", "2026-03-01T10:00:00Z", verified=ANNA)
@@ -294,3 +310,28 @@ def test_attributes_are_carried_to_the_journey_events_untouched(story: Story) ->
     idle = story.stitcher.advance(datetime(2026, 4, 1, tzinfo=UTC))
     assert types(idle) == ["journey.abandoned"]
     assert "attributes" not in idle[0]["data"]
+
+
+def nested(levels: int) -> dict[str, object]:
+    """`attributes` nesting objects and arrays `levels` deep, the outer object counted."""
+    inner: object = "bottom"
+    for level in range(levels - 1):
+        inner = [inner] if level % 2 else {"k": inner}
+    return {"k": inner}
+
+
+def test_attributes_nested_too_deep_are_refused_before_they_reach_an_output(story: Story) -> None:
+    """Attributes 32 levels deep are carried; 33 levels go to the DLQ as a schema violation
+    naming the field, instead of failing every write of the outputs later (a JSON writer
+    stops at some depth: orjson at 254)."""
+    out = story.tell("web", "inform", "2026-03-01T10:00:00Z", verified=ANNA, attributes=nested(32))
+    assert out[0]["data"]["attributes"] == nested(32)
+    for levels in (33, 300, 1000):  # written by hand: a JSON writer stops before 1000
+        event = story.event("web", "inform", "2026-03-01T10:01:00Z", verified=ANNA)
+        line = orjson.dumps(event)[:-1] + b',"attributes":' + b'{"k":[' * (levels // 2) + \
+            (b'{}' if levels % 2 else b'"bottom"') + b']}' * (levels // 2) + b'}'
+        with pytest.raises(InvalidInput) as caught:
+            story.stitcher.process_line(line)
+        assert caught.value.reason == "schema_violation"
+        assert caught.value.message.startswith("attributes: ")
+        assert "32 levels" in caught.value.message
