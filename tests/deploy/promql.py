@@ -15,6 +15,7 @@ EXPORTED_METRICS = frozenset({
     "journey_stitcher_end_to_end_seconds",
     "journey_stitcher_consumer_lag_messages",
     "journey_stitcher_consumer_lag_seconds",
+    "journey_stitcher_identifiers_dropped_total",
     "journey_stitcher_merges_total",
     "journey_stitcher_conflicts_total",
     "journey_stitcher_handoffs_total",

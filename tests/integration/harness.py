@@ -148,3 +148,10 @@ def replay_outputs(lines: list[bytes]) -> list[dict[str, Any]]:
     out = io.BytesIO()
     replay(Stitcher(load_config(None), PEPPER.encode()), lines, out, None)
     return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+def replayed(lines: list[bytes]) -> Stitcher:
+    """The stitcher after `journey-stitcher replay` of `lines` (its counts, its state)."""
+    stitcher = Stitcher(load_config(None), PEPPER.encode())
+    replay(stitcher, lines, io.BytesIO(), None)
+    return stitcher

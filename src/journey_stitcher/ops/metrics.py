@@ -160,6 +160,11 @@ class WorkerMetrics:
                                  "Age of the oldest record after the committed offset, per "
                                  "owned partition (0 without lag).", ["topic", "partition"],
                                  registry=r)
+        # Identifier entries ignored as blocked or unusable (SPEC §4: "ignored, counted"),
+        # those of interactions rejected as no_identity included.
+        self.identifiers_dropped = Counter("journey_stitcher_identifiers_dropped_total",
+                                           "Identifier entries ignored as blocked values or "
+                                           "unusable after normalization.", registry=r)
         # identity.merged outputs.
         self.merges = Counter("journey_stitcher_merges_total",
                               "Customer profiles merged (identity.merged).", registry=r)
@@ -229,6 +234,10 @@ class WorkerMetrics:
                     self.dlq.labels(self._reason(value.decode(errors="replace"))).inc()
         for topic, count in per_topic.items():
             self.events_out.labels(self._topic(topic)).inc(count)
+
+    def dropped(self, identifiers: int) -> None:
+        """Identifier entries the identity stage ignored (the stages' `OutputObserver`)."""
+        self.identifiers_dropped.inc(identifiers)
 
     def produced(self, events: Sequence[CloudEvent]) -> None:
         """Output events a stage produced (the stages' `OutputObserver`)."""

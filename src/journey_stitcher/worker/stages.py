@@ -70,9 +70,12 @@ class Incoming:
 
 
 class OutputObserver(Protocol):
-    """Sees the output events a stage produced (the worker's metrics, `ops.metrics`)."""
+    """Sees the output events a stage produced and the identifier entries it ignored (the
+    worker's metrics, `ops.metrics`)."""
 
     def produced(self, events: Sequence[CloudEvent]) -> None: ...
+
+    def dropped(self, identifiers: int) -> None: ...
 
 
 class Retrying:
@@ -148,18 +151,28 @@ class IdentityStage(_Stage):
         records: list[OutgoingRecord] = []
         accepted: list[tuple[Incoming, Interaction, Keys]] = []
         core = Core.build(self._config, self._normalizer, LoadedIdentityStore(), LoadedJourneyStore())
+        dropped = 0
         for message in batch:
             try:
                 event = parse_interaction(message.value, self._config)
-                accepted.append((message, event, core.resolver.prepare(event)))
             except InvalidInput as rejection:
+                records.append(self._dead_letter(message, rejection))
+                continue
+            try:
+                accepted.append((message, event, core.resolver.prepare(event)))
+            except InvalidInput as rejection:  # no_identity: none of its identifiers was usable
+                dropped += len(event.identifiers)
                 records.append(self._dead_letter(message, rejection))
         if accepted:
             resolutions = await self.retrying.run(lambda extra: self._resolve(accepted, extra))
-            for (message, _event, _keys), resolution in zip(accepted, resolutions, strict=True):
+            for (message, _event, keys), resolution in zip(accepted, resolutions, strict=True):
                 records += [self._topics.record(output) for output in resolution.outputs]
                 records.append(self._resolved(message, resolution))
+                if not resolution.duplicate:
+                    dropped += keys.dropped
             self._observe([output for r in resolutions for output in r.outputs])
+        if dropped and self.observer is not None:
+            self.observer.dropped(dropped)
         return records
 
     async def _resolve(
