@@ -99,6 +99,9 @@ class Normalizer:
                 usable[slot] = resolved
         return list(usable.values()), dropped
 
-    def hash_device(self, device_id: str) -> str:
-        """Device ids leave the product hashed like `device_id` identifiers."""
-        return self._hash("device_id", device_id.strip())
+    def hash_device(self, device_id: str) -> str | None:
+        """Device ids leave the product hashed like `device_id` identifiers; a placeholder
+        (blank, `unknown`, `null`, ... or a blocked pattern of `device_id`) is no device: it
+        would otherwise make every real device after it a `device_switch`."""
+        plain = self.normalize_value("device_id", device_id)
+        return None if plain is None else self._hash("device_id", plain)

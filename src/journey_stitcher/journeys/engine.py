@@ -291,11 +291,14 @@ class JourneyEngine:
     def _completed(
         self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch
     ) -> CloudEvent:
-        channels = list(dict.fromkeys(t.channel for t in journey.touches))
+        # The journey that led to the goal: up to the goal by event time (a late goal has
+        # touchpoints after it already), the same span `duration_seconds` measures.
+        touches = journey.touches
+        led = touches[:next(i for i, t in enumerate(touches) if t is touch) + 1]
         extra = {
-            "touchpoints": len(journey.touches),
-            "channels": channels,
-            "duration_seconds": _seconds(touch.occurred_at - journey.touches[0].occurred_at),
+            "touchpoints": len(led),
+            "channels": list(dict.fromkeys(t.channel for t in led)),
+            "duration_seconds": _seconds(touch.occurred_at - led[0].occurred_at),
         }
         return self._emit(JOURNEY_COMPLETED, state, journey, touch, dict(event.refs), extra,
                           event.capability_violation, attributes=event.attributes)

@@ -62,6 +62,18 @@ def test_same_channel_on_another_device_is_a_device_handoff(story: Story) -> Non
     assert handoff["from"]["device_id"] != handoff["to"]["device_id"]
 
 
+def test_a_placeholder_device_id_is_no_device(story: Story) -> None:
+    """A tracker that sends `unknown` (or a blank) as the device id has not seen a device:
+    the touchpoint carries no `device_id`, and the real device after it is no device switch."""
+    first = story.tell("web", "compare", "2026-03-01T10:00:00Z", verified=ANNA, device="unknown")
+    assert first[0]["data"]["device_id"] is None
+    blank = story.tell("web", "compare", "2026-03-01T10:05:00Z", verified=ANNA, device="  ")
+    assert types(blank) == ["journey.continued"]
+    real = story.tell("web", "purchase", "2026-03-01T10:10:00Z", verified=ANNA, device="laptop")
+    assert types(real) == ["journey.continued"]
+    assert real[0]["data"]["device_id"] is not None
+
+
 def test_a_shared_order_joins_the_journey_whatever_the_family(story: Story) -> None:
     """A support call about an order joins the purchase journey of that order (rule a)."""
     bought = story.tell("web", "purchase", "2026-03-01T10:00:00Z", verified=ANNA,
@@ -124,6 +136,20 @@ def test_a_completed_goal_completes_the_journey_once(story: Story) -> None:
     again = story.tell("web", "purchase", "2026-03-01T12:05:00Z", verified=ANNA,
                        refs={"order_id": "O-1"}, outcome="completed")
     assert "journey.completed" not in types(again)
+
+
+def test_a_late_goal_counts_the_journey_that_led_to_it(story: Story) -> None:
+    """The store's till reports the purchase of 11:00 only after the customer browsed the app
+    again at 12:00: journey.completed describes the way to the goal (compare on the web,
+    purchase in the store), as its duration does, not the browsing after it."""
+    story.tell("web", "compare", "2026-03-01T10:00:00Z", verified=ANNA)
+    story.tell("app", "inform", "2026-03-01T12:00:00Z", verified=ANNA)
+    out = story.tell("store", "purchase", "2026-03-01T11:00:00Z", verified=ANNA,
+                     outcome="completed")
+    assert types(out)[-1] == "journey.completed"
+    done = out[-1]["data"]
+    assert (done["touchpoints"], done["channels"], done["duration_seconds"]) == (
+        2, ["web", "store"], 3600)
 
 
 def test_a_completed_journey_takes_only_touchpoints_of_its_order(story: Story) -> None:
