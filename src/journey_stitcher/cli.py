@@ -31,7 +31,8 @@ def _parse_time(value: str) -> datetime:
     moment = parse_timestamp(value)
     if moment is None:
         raise click.BadParameter(
-            f"not an RFC 3339 timestamp with an offset: {value!r} (e.g. 2024-05-01T09:30:00Z)")
+            f"not an RFC 3339 timestamp with an offset: {value!r} (e.g. 2024-05-01T09:30:00Z)",
+            param_hint="'--until'")
     return moment
 
 

@@ -48,6 +48,7 @@ def test_outputs_on_stdout_and_the_summary_on_stderr(events: Path) -> None:
 def test_until_takes_only_what_occurred_at_takes(events: Path, until: str) -> None:
     code, out, err = run(str(events), "--until", until)
     assert code == 2
+    assert "Invalid value for '--until'" in err
     assert "RFC 3339" in err
     assert out == ""
 
