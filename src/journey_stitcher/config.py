@@ -12,6 +12,7 @@ problem as `FILE: key.path: what is wrong`. Secrets (the hashing pepper) and dep
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -105,6 +106,11 @@ def config_from_document(document: object, source: str) -> StitcherConfig:
     )
 
 
+# The characters RFC 3986 allows in a URI reference (unreserved, reserved, percent-escapes):
+# what schemas/cloudevent.v1.json's `format: uri-reference` accepts for `source`.
+_URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+
+
 def _processing_problems(processing: ProcessingSection) -> list[Problem]:
     problems = []
     if processing.default_phone_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
@@ -113,10 +119,12 @@ def _processing_problems(processing: ProcessingSection) -> list[Problem]:
             f"unknown region {show(processing.default_phone_region)}: use an ISO 3166-1 "
             "alpha-2 code such as US, GB or IT",
         ))
-    if not processing.source or any(c.isspace() for c in processing.source):
+    if not _URI_REFERENCE.fullmatch(processing.source):
         problems.append(Problem(
             "processing.source",
-            f"must be a non-empty URI reference without spaces (got {show(processing.source)})",
+            "must be a non-empty URI reference (RFC 3986: ASCII letters, digits, "
+            "-._~:/?#[]@!$&'()*+,;= and %XX escapes; no spaces) "
+            f"(got {show(processing.source)})",
         ))
     return problems
 

@@ -7,6 +7,7 @@ import textwrap
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from journey_stitcher.catalog.default import default_catalog
@@ -14,6 +15,7 @@ from journey_stitcher.catalog.loader import load_catalog, parse_window
 from journey_stitcher.catalog.model import IDENTIFY, Catalog
 from journey_stitcher.config import StitcherConfig, load_config
 from journey_stitcher.errors import ConfigurationError
+from journey_stitcher.stitcher import Stitcher
 
 EVERY_TOUCHPOINT = {
     "discover", "inform", "compare", "verify", "purchase", "pay", "order_delivery",
@@ -291,6 +293,25 @@ def test_identifier_types_blocked_patterns_and_lists_can_be_replaced(tmp_path: P
     assert catalog.anonymous_types == {"cookie_id"}
     assert catalog.owned_refs == {"order_id", "ticket_id"}
     assert catalog.blocked_values == {"n/a", "guest", ""}
+
+
+def test_a_catalog_without_device_ids_still_takes_devices(tmp_path: Path) -> None:
+    """`device` is an optional field of every interaction (§3), not an identifier: a catalog
+    whose identifier types leave `device_id` out still hashes and compares device ids."""
+    config = load_config(write(tmp_path, """
+        catalog:
+          identifier_types:
+            customer_id: {priority: 100, max: 1}
+            email: {priority: 80, max: 5}
+    """))
+    stitcher = Stitcher(config, b"pepper")
+    outputs = [stitcher.process_line(orjson.dumps({
+        "event_id": f"e{n}", "occurred_at": f"2026-03-01T1{n}:00:00Z", "channel": "web",
+        "touchpoint": "compare", "identifiers": [{"type": "email", "value": "ann@x.com"}],
+        "device": {"id": device},
+    })) for n, device in enumerate(["phone-1", "laptop-1"])]
+    assert [e["type"] for e in outputs[1]] == ["journey.continued", "journey.handoff"]
+    assert outputs[1][1]["data"]["kind"] == "device_switch"
 
 
 def test_processing_options_are_read(tmp_path: Path) -> None:
@@ -608,9 +629,25 @@ def test_processing_options_are_validated(tmp_path: Path) -> None:
     """) == [
         "processing.default_phone_region: unknown region 'XX': use an ISO 3166-1 alpha-2 code "
         "such as US, GB or IT",
-        "processing.source: must be a non-empty URI reference without spaces "
-        "(got 'journey stitcher')",
+        "processing.source: must be a non-empty URI reference (RFC 3986: ASCII letters, "
+        "digits, -._~:/?#[]@!$&'()*+,;= and %XX escapes; no spaces) (got 'journey stitcher')",
     ]
+
+
+@pytest.mark.parametrize("source", ["café", "<urn:x>", "a|b", "100%", "a{b}", "a\tb"])
+def test_a_source_that_is_no_uri_reference_is_refused(tmp_path: Path, source: str) -> None:
+    """The CloudEvents `source` of every output must pass the output schema's
+    `format: uri-reference`: what RFC 3986 does not allow is refused at start."""
+    found = problems(tmp_path, f"processing: {{source: {source!r}}}\n")
+    assert len(found) == 1
+    assert found[0].startswith("processing.source: must be a non-empty URI reference")
+
+
+@pytest.mark.parametrize("source", ["urn:acme:stitcher", "https://acme.example/js?eu=1#a",
+                                    "/stitchers/eu-1", "js%2Deu"])
+def test_uri_references_are_sources(tmp_path: Path, source: str) -> None:
+    """Absolute URIs, URNs, relative references and percent-escapes are all sources."""
+    assert load_config(write(tmp_path, f"processing: {{source: {source!r}}}\n")).source == source
 
 
 def test_the_norway_problem_gets_a_hint(tmp_path: Path) -> None:

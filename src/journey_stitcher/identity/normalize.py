@@ -75,8 +75,8 @@ class Normalizer:
             value = raw.strip()
         if value is None or value.lower() in self._blocked:
             return None
-        patterns = self._catalog.identifier_types[kind].blocked_patterns
-        if any(pattern.search(value) for pattern in patterns):
+        spec = self._catalog.identifier_types.get(kind)  # a device id without a device_id type
+        if spec is not None and any(pattern.search(value) for pattern in spec.blocked_patterns):
             return None
         return value
 
