@@ -19,7 +19,6 @@ from journey_stitcher.config import load_config
 from journey_stitcher.errors import InvalidInput
 from journey_stitcher.identity.model import CloudEvent, Resolution
 from journey_stitcher.interactions.model import Interaction
-from journey_stitcher.interactions.parse import parse_interaction
 from journey_stitcher.settings import Settings
 from journey_stitcher.stitcher import Core
 from journey_stitcher.storage import codec
@@ -52,7 +51,7 @@ class NaiveIdentityStage(IdentityStage):
         records: list[OutgoingRecord] = []
         for message in batch:
             try:
-                event = parse_interaction(message.value, self._config)
+                event = message.interaction(self._config)
             except InvalidInput as rejection:
                 records.append(self._dead_letter(message, rejection))
                 continue

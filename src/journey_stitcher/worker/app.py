@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -29,8 +29,8 @@ from journey_stitcher.partitioning import KeyPartitioner
 from journey_stitcher.settings import Settings
 from journey_stitcher.storage.redis_state import KeyLayout
 from journey_stitcher.worker.ordering import ArrivalMerge, Produced
-from journey_stitcher.worker.records import OutgoingRecord, Topics
-from journey_stitcher.worker.stages import IdentityStage, Incoming, JourneyStage
+from journey_stitcher.worker.records import OutgoingRecord, Sender, Topics
+from journey_stitcher.worker.stages import TRANSIENT, IdentityStage, Incoming, JourneyStage
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,22 @@ def _seconds(timestamp_ms: int | None) -> float | None:
     return (timestamp_ms + 0.5) / 1000.0 if timestamp_ms is not None else None
 
 
+def _header_bytes(value: object) -> bytes:
+    if value is None:
+        return b""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def _incoming(event: Any) -> Incoming:
     message = event.message
     stamp = round(message.timestamp * 1000) if message.timestamp else 0
-    return Incoming(message.value, message.key, message.topic, message.partition,
-                    message.offset, stamp)
+    headers = getattr(message, "headers", None) or ()  # (test doubles may have none)
+    if isinstance(headers, Mapping):
+        headers = headers.items()
+    return Incoming(message.value or b"", message.key, message.topic, message.partition,
+                    message.offset, stamp, tuple((str(name), _header_bytes(value))
+                                                 for name, value in headers),
+                    tombstone=message.value is None)
 
 
 class InArrivalOrder:
@@ -162,12 +173,43 @@ class InArrivalOrder:
         if highwater is None:  # not fetched yet: it may well hold older records
             return True
         end = max(highwater, produced.end_offset(partition) if produced is not None else 0)
-        return self._last_offset.get(partition, -1) + 1 < end
+        return self._next_offset(partition) < end
+
+    def _next_offset(self, partition: int) -> int:
+        """The next offset of `partition` this worker will consume: after the last one it
+        consumed, or, before its first record, the group's committed offset. Without the
+        latter, a partition with nothing new after a restart (committed = end) would count as
+        behind for good and hold every other partition's records back."""
+        last = self._last_offset.get(partition)
+        if last is not None:
+            return last + 1
+        # Faust's own record of the committed offsets, filled when partitions are assigned
+        # (`Consumer.perform_seek`); Kafka's meaning: the next offset to read.
+        committed = getattr(self._app.consumer, "_committed_offset", {})
+        return int(committed.get(TP(self._topic, partition)) or 0)
 
     @staticmethod
     def done(events: Sequence[Any]) -> None:
         for event in events:
             event.ack()
+
+
+async def sweep_idle(shards: Sequence[int], journeys: JourneyStage, sender: Sender,
+                     lock: asyncio.Lock) -> bool:
+    """Send the idle journeys' outputs of `shards` (the outbox first, then new ones); False
+    when Redis or Kafka is away. That is not a crash of the worker: the deadlines and the
+    outbox stay in Redis, and the next tick takes them up again (SPEC §8: retried, never
+    skipped)."""
+    try:
+        for shard in shards:
+            async with lock:
+                for records in (await journeys.pending(shard), await journeys.sweep(shard)):
+                    await sender.send_all(records)
+                    await journeys.acknowledge(shard, records)
+    except TRANSIENT as error:
+        log.warning("abandonment sweep postponed to the next tick: %s", type(error).__name__)
+        return False
+    return True
 
 
 async def in_batches(events: Sequence[Any], size: int,
@@ -282,11 +324,7 @@ def create_app(
     async def abandonment() -> None:
         shards = sorted(tp.partition for tp in app.consumer.assignment()
                         if tp.topic == topics.resolved)
-        for shard in shards:
-            async with journey_lock:
-                for records in (await journeys.pending(shard), await journeys.sweep(shard)):
-                    await sender.send_all(records)
-                    await journeys.acknowledge(shard, records)
+        await sweep_idle(shards, journeys, sender, journey_lock)
 
     trimmer = HeapTrimmer()
     if settings.heap_trim_seconds and trimmer.available:

@@ -63,9 +63,12 @@ class Topics:
 
 def dead_letter(
     topic: str, raw: bytes, key: bytes | None, reason: str, message: str,
-    source_topic: str, partition: int, offset: int,
+    source_topic: str, partition: int, offset: int, kept: Sequence[tuple[str, bytes]] = (),
 ) -> OutgoingRecord:
-    """The original bytes, untouched, with the reason in headers (SPEC §5)."""
+    """The original bytes, untouched, with the reason in headers (SPEC §5); the original
+    record's own headers (`kept`: a trace context, the adapter's) follow, except those of the
+    same names as the reason's (dlq-record.v1.json: "Other headers of the original record are
+    kept")."""
     headers: Headers = [
         ("error.reason", reason.encode()),
         ("error.message", message.encode()),
@@ -73,4 +76,6 @@ def dead_letter(
         ("source.partition", str(partition).encode()),
         ("source.offset", str(offset).encode()),
     ]
+    ours = {name for name, _ in headers}
+    headers += [(name, value) for name, value in kept if name not in ours]
     return OutgoingRecord(topic, key, raw, headers)

@@ -67,6 +67,15 @@ class Incoming:
     partition: int
     offset: int
     timestamp_ms: int = 0  # when the interaction arrived (the record timestamp)
+    headers: tuple[tuple[str, bytes], ...] = ()
+    tombstone: bool = False  # the record had no value at all (`value` is then empty)
+
+    def interaction(self, config: StitcherConfig) -> Interaction:
+        """The interaction this record carries; `InvalidInput` when it carries none."""
+        if self.tombstone:
+            raise InvalidInput("invalid_json", "event: the record has no value (a Kafka "
+                               "tombstone), so no JSON document")
+        return parse_interaction(self.value, config)
 
 
 class OutputObserver(Protocol):
@@ -154,7 +163,7 @@ class IdentityStage(_Stage):
         dropped = 0
         for message in batch:
             try:
-                event = parse_interaction(message.value, self._config)
+                event = message.interaction(self._config)
             except InvalidInput as rejection:
                 records.append(self._dead_letter(message, rejection))
                 continue
@@ -238,7 +247,8 @@ class IdentityStage(_Stage):
 
     def _dead_letter(self, message: Incoming, rejection: InvalidInput) -> OutgoingRecord:
         return dead_letter(self._topics.dlq, message.value, message.key, rejection.reason,
-                           rejection.message, message.topic, message.partition, message.offset)
+                           rejection.message, message.topic, message.partition, message.offset,
+                           message.headers)
 
 
 class JourneyStage(_Stage):
