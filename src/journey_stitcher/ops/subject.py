@@ -61,8 +61,9 @@ def parse_subject(text: str, catalog: Catalog, normalizer: Normalizer, *, hashin
     if kind in catalog.identifier_types:
         return _identifier(kind, value, normalizer, hashing)
     if kind in catalog.owned_refs:
-        if not value:
-            raise InvalidIdentifier(f"{kind}: the value is empty")
+        if not catalog.usable_ref(value):  # what the resolver ignores names nobody either
+            raise InvalidIdentifier(f"{kind}: the value is empty or blocked (a placeholder "
+                                    "such as null or 0 ties nobody to a reference)")
         return Subject(f"{kind}:***", key=f"{REF_PREFIX}{kind}:{value}")
     if kind == "product_id":
         raise InvalidIdentifier("product_id belongs to nobody (SPEC §4): it cannot name a customer")

@@ -80,7 +80,10 @@ def test_the_label_never_shows_the_raw_value() -> None:
     ("email:null", "blocked or unusable"),
     ("email:not-an-email", "blocked or unusable"),
     ("phone:0000000000", "blocked or unusable"),
-    ("order_id:", "the value is empty"),
+    ("order_id:", "the value is empty or blocked"),
+    ("order_id:null", "the value is empty or blocked"),
+    ("cart_id:None", "the value is empty or blocked"),
+    ("order_id: 0 ", "the value is empty or blocked"),
 ])
 def test_what_names_nobody_is_refused_with_a_reason(text: str, message: str) -> None:
     """Malformed, unknown, blocked or ownerless identifiers: a message, no raw value in it."""
