@@ -126,7 +126,7 @@ class JourneyEngine:
         if journey is None:
             journey = Journey(ids.journey_id(event.event_id), touchpoint.family, "open")
             state.journeys.append(journey)
-            journey.add(touch)
+            position = journey.add(touch)
             journey.add_refs(refs)
             state.note_deadline(journey.deadline(self._windows[journey.family]))
             outputs.append(self._started(state, journey, event, touch))
@@ -140,7 +140,7 @@ class JourneyEngine:
         if (touchpoint.goal and event.outcome == "completed"
                 and journey.family == touchpoint.family and journey.status == "open"):
             journey.complete(event.occurred_at)
-            outputs.append(self._completed(state, journey, event, touch))
+            outputs.append(self._completed(state, journey, event, touch, position))
         self._schedule(state.customer_id, journey)
         return outputs
 
@@ -289,12 +289,12 @@ class JourneyEngine:
                           event.capability_violation, event.event_id, attributes=event.attributes)
 
     def _completed(
-        self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch
+        self, state: CustomerJourneys, journey: Journey, event: Interaction, touch: Touch,
+        position: int,
     ) -> CloudEvent:
-        # The journey that led to the goal: up to the goal by event time (a late goal has
-        # touchpoints after it already), the same span `duration_seconds` measures.
-        touches = journey.touches
-        led = touches[:next(i for i, t in enumerate(touches) if t is touch) + 1]
+        # The journey that led to the goal (at `position`): up to the goal by event time (a
+        # late goal has touchpoints after it already), the span `duration_seconds` measures.
+        led = journey.touches[:position + 1]
         extra = {
             "touchpoints": len(led),
             "channels": list(dict.fromkeys(t.channel for t in led)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -84,22 +84,13 @@ def _seconds(timestamp_ms: int | None) -> float | None:
     return (timestamp_ms + 0.5) / 1000.0 if timestamp_ms is not None else None
 
 
-def _header_bytes(value: object) -> bytes:
-    if value is None:
-        return b""
-    return value if isinstance(value, bytes) else str(value).encode()
-
-
 def _incoming(event: Any) -> Incoming:
     message = event.message
     stamp = round(message.timestamp * 1000) if message.timestamp else 0
+    # The headers as Faust has them: read only when the record is dead-lettered.
     headers = getattr(message, "headers", None) or ()  # (test doubles may have none)
-    if isinstance(headers, Mapping):
-        headers = headers.items()
     return Incoming(message.value or b"", message.key, message.topic, message.partition,
-                    message.offset, stamp, tuple((str(name), _header_bytes(value))
-                                                 for name, value in headers),
-                    tombstone=message.value is None)
+                    message.offset, stamp, headers, tombstone=message.value is None)
 
 
 class InArrivalOrder:

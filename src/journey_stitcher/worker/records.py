@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,6 +13,8 @@ from journey_stitcher.outputs import topic_of
 from journey_stitcher.settings import Settings
 
 Headers = list[tuple[str, bytes]]
+# A consumed record's headers as the client hands them over: pairs, or a mapping.
+RecordHeaders = Sequence[tuple[str, object]] | Mapping[str, object]
 # The CloudEvents Kafka binding's structured mode says so in a header.
 CLOUDEVENT_HEADERS: Headers = [("content-type", b"application/cloudevents+json")]
 
@@ -63,7 +65,7 @@ class Topics:
 
 def dead_letter(
     topic: str, raw: bytes, key: bytes | None, reason: str, message: str,
-    source_topic: str, partition: int, offset: int, kept: Sequence[tuple[str, bytes]] = (),
+    source_topic: str, partition: int, offset: int, kept: RecordHeaders = (),
 ) -> OutgoingRecord:
     """The original bytes, untouched, with the reason in headers (SPEC §5); the original
     record's own headers (`kept`: a trace context, the adapter's) follow, except those of the
@@ -77,5 +79,12 @@ def dead_letter(
         ("source.offset", str(offset).encode()),
     ]
     ours = {name for name, _ in headers}
-    headers += [(name, value) for name, value in kept if name not in ours]
+    pairs = kept.items() if isinstance(kept, Mapping) else kept
+    headers += [(str(name), _header_bytes(value)) for name, value in pairs if name not in ours]
     return OutgoingRecord(topic, key, raw, headers)
+
+
+def _header_bytes(value: object) -> bytes:
+    if value is None:
+        return b""
+    return value if isinstance(value, bytes) else str(value).encode()

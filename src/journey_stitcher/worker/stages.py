@@ -43,7 +43,7 @@ from journey_stitcher.storage.redis_state import (
     week_of,
     write_records,
 )
-from journey_stitcher.worker.records import OutgoingRecord, Topics, dead_letter
+from journey_stitcher.worker.records import OutgoingRecord, RecordHeaders, Topics, dead_letter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,7 +67,7 @@ class Incoming:
     partition: int
     offset: int
     timestamp_ms: int = 0  # when the interaction arrived (the record timestamp)
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: RecordHeaders = ()
     tombstone: bool = False  # the record had no value at all (`value` is then empty)
 
     def interaction(self, config: StitcherConfig) -> Interaction:
